@@ -1,0 +1,105 @@
+"""Params validation and overrides, through the library and through the CLI (Typer's CliRunner)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from vi2clr.cli import app
+from vi2clr.config import ParamsError, apply_overrides, flatten, load_params
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_repo_params_file_is_valid():
+    p = load_params(ROOT / "params.yaml")
+    assert p.pretrain.loss.tau == pytest.approx(0.08)
+    assert p.model.proj_dim == 128
+
+
+def test_paper_params_file_is_valid():
+    p = load_params(ROOT / "pipelines" / "paper" / "params.yaml")
+    assert p.model.video_encoder.name == "s3d" and p.model.image_encoder.name == "resnet50"
+    assert (p.pretrain.epochs, p.pretrain.batch_size, p.pretrain.size, p.pretrain.num_frames) == (300, 64, 128, 32)
+    assert p.pretrain.optim.name == "adam" and p.pretrain.optim.lr == 0.01
+    assert p.pretrain.optim.milestones == [100, 200]
+
+
+def test_overrides_are_yaml_typed(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text("pretrain:\n  epochs: 3\n")
+    p = load_params(f, ["pretrain.optim.lr=1e-3", "pretrain.optim.milestones=[1, 2]", "pretrain.amp=bf16",
+                        "pretrain.loss.center.enabled=false"])
+    assert p.pretrain.epochs == 3
+    assert p.pretrain.optim.lr == pytest.approx(1e-3)
+    assert p.pretrain.optim.milestones == [1, 2]
+    assert p.pretrain.amp == "bf16"
+    assert p.pretrain.loss.center.enabled is False
+
+
+def test_errors_name_the_key_path(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text("pretrain:\n  optim:\n    lr: -1\n  epochz: 3\n")
+    with pytest.raises(ParamsError) as err:
+        load_params(f)
+    lines = err.value.lines
+    assert "pretrain.optim.lr: Input should be greater than 0" in lines
+    assert "pretrain.epochz: unknown key" in lines
+
+
+def test_ablation_row_then_overrides(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump({"ablations": {"kmeans": {"pretrain.clustering.method": "kmeans",
+                                                          "pretrain.epochs": 4}}}))
+    p = load_params(f, ["pretrain.epochs=5"], ablation="kmeans")
+    assert p.pretrain.clustering.method == "kmeans" and p.pretrain.epochs == 5
+    with pytest.raises(ParamsError, match="ablations.nope: no such row"):
+        load_params(f, [], ablation="nope")
+
+
+def test_apply_overrides_refuses_to_descend_into_a_value():
+    with pytest.raises(ParamsError, match="pretrain.epochs: is a value"):
+        apply_overrides({"pretrain": {"epochs": 3}}, ["pretrain.epochs.x=1"])
+
+
+def test_flatten():
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {"a.b": 1, "a.c": [1, 2], "d": None}
+
+
+def test_digest_changes_with_params():
+    a = load_params(None)
+    b = load_params(None, ["pretrain.optim.lr=0.5"])
+    assert a.digest() != b.digest() and a.digest() == load_params(None).digest()
+
+
+@pytest.mark.parametrize("cmd", [["data", "synth"], ["data", "index"], ["data", "subset"], ["pretrain"],
+                                 ["tables"]])
+def test_cli_bad_override_exits_2_with_one_line_per_error(cmd, tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text("{}\n")
+    res = runner.invoke(app, [*cmd, "--params", str(f), "-S", "pretrain.optim.lr=0", "-S", "data.synth.size=x"])
+    assert res.exit_code == 2, res.output
+    err = res.stderr
+    assert "error: pretrain.optim.lr: Input should be greater than 0" in err
+    assert "error: data.synth.size: Input should be a valid integer" in err
+    assert "Traceback" not in err
+
+
+def test_cli_malformed_override_and_missing_file(tmp_path):
+    res = runner.invoke(app, ["pretrain", "--params", str(tmp_path / "params.yaml"), "-S", "nokey"])
+    assert res.exit_code == 2
+    assert "cannot read params file" in res.stderr
+    f = tmp_path / "p.yaml"
+    f.write_text("a: [\n")
+    res = runner.invoke(app, ["pretrain", "--params", str(f)])
+    assert res.exit_code == 2 and "invalid YAML" in res.stderr
+
+
+def test_every_command_has_help():
+    for cmd in [[], ["data"], ["data", "synth"], ["data", "index"], ["data", "subset"], ["pretrain"], ["eval"],
+                ["tables"], ["ui"]]:
+        res = runner.invoke(app, [*cmd, "--help"])
+        assert res.exit_code == 0, (cmd, res.output)
+        assert "Usage" in res.output

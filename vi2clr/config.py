@@ -1,0 +1,354 @@
+"""Typed view of ``params.yaml``: pydantic models, loading, ``-S key.path=value`` overrides.
+
+Every block is ``extra="forbid"`` so a typo is an error naming the key, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class SynthParams(Strict):
+    """Size of the embedded synthetic data set (``vi2clr data synth``)."""
+
+    root: str = "data/synthetic"
+    seed: int = 0
+    num_motion: int = Field(8, ge=2, le=16)
+    num_appearance: int = Field(8, ge=2, le=16)
+    videos_per_class: int = Field(40, ge=2, description="Kinetics train videos per motion class")
+    val_per_class: int = Field(10, ge=1)
+    eval_videos_per_class: int = Field(24, ge=3, description="UCF101 / HMDB51 videos per class")
+    size: int = Field(64, ge=16)
+    num_frames: int = Field(24, ge=4)
+    fps: int = Field(25, ge=1)
+    imagenet_train_per_class: int = Field(40, ge=2)
+    imagenet_val_per_class: int = Field(10, ge=1)
+    voc_trainval: int = Field(200, ge=20)
+    voc_test: int = Field(200, ge=20)
+
+
+class VideoSetParams(Strict):
+    root: str
+    split_no: Literal[1, 2, 3] = 1
+
+
+class KineticsParams(Strict):
+    root: str
+    annotations: str | None = Field(None, description="directory or CSV with the official annotations")
+    split: str = "train"
+    index: str | None = Field(None, description="index file from `vi2clr data subset` (overrides the CSV)")
+
+
+class SubsetParams(Strict):
+    num_classes: int | None = Field(None, ge=1)
+    per_class: int | None = Field(None, ge=1)
+    seed: int = 0
+    out: str = "data/index/kinetics_subset.json"
+
+
+class ImageSetParams(Strict):
+    root: str
+    subset_1pct: str | None = None
+    subset_10pct: str | None = None
+
+
+class DataParams(Strict):
+    synth: SynthParams = SynthParams()
+    kinetics400: KineticsParams = KineticsParams(root="data/synthetic/kinetics400")
+    subset: SubsetParams = SubsetParams()
+    ucf101: VideoSetParams = VideoSetParams(root="data/synthetic/ucf101")
+    hmdb51: VideoSetParams = VideoSetParams(root="data/synthetic/hmdb51")
+    imagenet: ImageSetParams = ImageSetParams(root="data/synthetic/imagenet")
+    voc2007: ImageSetParams = ImageSetParams(root="data/synthetic/voc2007")
+    index_dir: str = "data/index"
+    num_workers: int = Field(2, ge=0)
+    pin_memory: bool = False
+    persistent_workers: bool = False
+
+
+# ----------------------------------------------------------------------------- model
+
+
+class EncoderParams(Strict):
+    name: str
+    kwargs: dict[str, Any] = {}
+
+
+class ModelParams(Strict):
+    video_encoder: EncoderParams = EncoderParams(name="tiny3d")
+    image_encoder: EncoderParams = EncoderParams(name="tiny2d")
+    proj_dim: int = Field(128, ge=2)
+
+
+# ----------------------------------------------------------------------------- pretrain
+
+
+class OptimParams(Strict):
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(0.01, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    milestones: list[int] = [100, 200]
+    gamma: float = Field(0.1, gt=0, le=1)
+    grad_clip: float | None = Field(None, gt=0)
+
+
+class LossTermParams(Strict):
+    enabled: bool = True
+    weight: float = Field(1.0, ge=0)
+
+
+class LossParams(Strict):
+    center: LossTermParams = LossTermParams()
+    video: LossTermParams = LossTermParams()
+    image: LossTermParams = LossTermParams()
+    tau: float = Field(0.08, gt=0)
+    gather: bool = Field(False, description="gather views across ranks so negatives come from the global batch")
+    center_negatives: int | None = Field(None, ge=1, description="sample this many negative centroids when K exceeds it")
+
+    @model_validator(mode="after")
+    def _one_term(self) -> "LossParams":
+        if not (self.center.enabled or self.video.enabled or self.image.enabled):
+            raise ValueError("at least one of center/video/image must be enabled")
+        return self
+
+
+class ClusteringParams(Strict):
+    method: Literal["finch", "kmeans"] = "finch"
+    partition: int = Field(1, ge=0, description="FINCH partition (0 = first, 1 = second as the paper)")
+    kmeans_k: int | Literal["finch"] = Field("finch", description='K for K-means, or "finch" = K of the FINCH partition')
+    spherical: bool = True
+    group_size: int = Field(4, ge=1, description="M: samples of one cluster per batch group")
+    warmup_epochs: int = Field(0, ge=0, description="instance discrimination epochs before the first clustering")
+
+
+class AugmentParams(Strict):
+    crop_scale: tuple[float, float] = (0.3, 1.0)
+    flip_p: float = Field(0.5, ge=0, le=1)
+    jitter_p: float = Field(0.8, ge=0, le=1)
+    jitter_strength: float = Field(0.5, ge=0)
+    grayscale_p: float = Field(0.2, ge=0, le=1)
+    blur_p: float = Field(0.5, ge=0, le=1)
+
+
+class PretrainParams(Strict):
+    out_dir: str = "runs/pretrain/full"
+    epochs: int = Field(300, ge=1)
+    batch_size: int = Field(64, ge=2, description="per process")
+    num_frames: int = Field(32, ge=1)
+    stride: int = Field(1, ge=1)
+    size: int = Field(128, ge=16)
+    optim: OptimParams = OptimParams()
+    loss: LossParams = LossParams()
+    clustering: ClusteringParams = ClusteringParams()
+    augment: AugmentParams = AugmentParams()
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    seed: int = 0
+    deterministic: bool = True
+    max_nonfinite: int = Field(5, ge=1, description="stop after this many non-finite losses in a row")
+    keep_every: int = Field(0, ge=0, description="also keep every K-th epoch's checkpoint (0 = last only)")
+    keep_epochs: list[int] = Field([], description="epochs whose encoders are exported for evaluation")
+    log_every: int = Field(10, ge=1)
+    tags: dict[str, str] = Field({}, description="extra MLflow tags, e.g. table/row of an ablation run")
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+class LinearEvalParams(Strict):
+    epochs: int = Field(100, ge=1)
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    milestones: list[int] = [60, 80]
+    batch_size: int = Field(256, ge=1)
+    augment: bool = Field(True, description="random-resized-crop + flip; off = fast path on cached features")
+
+
+class FinetuneParams(Strict):
+    epochs: int = Field(20, ge=1)
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    milestones: list[int] = [12, 16]
+    batch_size: int = Field(64, ge=1)
+
+
+class SvmParams(Strict):
+    costs: list[float] = [0.01, 0.1, 1.0, 10.0, 100.0]
+    cv_folds: int = Field(3, ge=2)
+    pos_weight: float = Field(2.0, gt=0)
+    fewshot_ks: list[int] = [1, 2, 4, 8, 16]
+    fewshot_samples: int = Field(5, ge=1)
+
+
+class RetrievalParams(Strict):
+    ks: list[int] = [1, 5, 10, 20, 50]
+    window_stride: int = Field(16, ge=1)
+
+
+class VideoClsParams(Strict):
+    datasets: list[Literal["ucf101", "hmdb51", "kinetics400"]] = ["ucf101", "hmdb51"]
+    test_clips: int = Field(5, ge=1)
+    linear: LinearEvalParams = LinearEvalParams()
+    finetune: FinetuneParams = FinetuneParams()
+
+
+class EvalParams(Strict):
+    size: int = Field(128, ge=16, description="image side for 2D protocols")
+    video_size: int = Field(128, ge=16)
+    num_frames: int = Field(32, ge=1)
+    batch_size: int = Field(64, ge=1, description="feature extraction batch")
+    linear: LinearEvalParams = LinearEvalParams()
+    svm: SvmParams = SvmParams()
+    semisup: FinetuneParams = FinetuneParams()
+    retrieval: RetrievalParams = RetrievalParams()
+    video: VideoClsParams = VideoClsParams()
+    feature_cache: str = "features"
+    out_dir: str = "runs/eval"
+    seed: int = 0
+
+
+class TrackingParams(Strict):
+    experiment: str = "vi2clr"
+    uri: str | None = Field(None, description="overrides MLFLOW_TRACKING_URI; default sqlite file in the project root")
+
+
+class Params(Strict):
+    data: DataParams = DataParams()
+    model: ModelParams = ModelParams()
+    pretrain: PretrainParams = PretrainParams()
+    eval: EvalParams = EvalParams()
+    tracking: TrackingParams = TrackingParams()
+    ablations: dict[str, dict[str, Any]] = Field(
+        {}, description="named pretrain variants: dotted overrides of this file (Tables 1 and 6)"
+    )
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of these params (the resume guard)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class ParamsError(ValueError):
+    """Invalid params; ``lines`` holds one ``key.path: problem`` line per error."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"pretrain.optim.lr=0.001"`` → (["pretrain", "optim", "lr"], 0.001), the value typed as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ParamsError([f"-S {text!r}: expected key.path=value"])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ParamsError([f"{key}: value {raw!r} is not valid YAML ({exc.__class__.__name__})"]) from None
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``key.path=value`` set (intermediate dicts created)."""
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ParamsError([f"{'.'.join(path[: i + 1])}: is a value, cannot set {'.'.join(path)}"])
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def validate(raw: dict[str, Any]) -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"{loc}: {msg}")
+        raise ParamsError(lines) from None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ParamsError([f"{path}: cannot read params file ({exc.strerror})"]) from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ParamsError([f"{path}:{where} invalid YAML"]) from None
+    if not isinstance(raw, dict):
+        raise ParamsError([f"{path}: top level must be a mapping of blocks"])
+    return raw
+
+
+def load_params(path: Path | str | None = "params.yaml", overrides: list[str] | None = None,
+                ablation: str | None = None) -> Params:
+    """Read ``path`` (missing default file → all defaults), apply an ablation row, then ``-S`` overrides.
+
+    The ablation row ``ablations.<name>`` is a mapping of dotted keys to values, applied before the
+    command-line overrides so ``-S`` always wins.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if p.exists() or str(path) != "params.yaml":
+            raw = read_yaml(p)
+    if ablation is not None:
+        rows = raw.get("ablations") or {}
+        if ablation not in rows:
+            raise ParamsError([f"ablations.{ablation}: no such row (have: {', '.join(sorted(rows)) or 'none'})"])
+        row = rows[ablation] or {}
+        if not isinstance(row, dict):
+            raise ParamsError([f"ablations.{ablation}: must map dotted keys to values"])
+        raw = apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in row.items()])
+    return validate(apply_overrides(raw, list(overrides or [])))
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (lists stay values)."""
+    if isinstance(tree, BaseModel):
+        tree = tree.model_dump(mode="json")
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out

@@ -1,0 +1,206 @@
+"""The uniform index every layout reader produces: `Sample`, `Index`, save/load, probing.
+
+An index file is JSON lines: the first line is a header (format, name, root, classes, missing),
+then one sample per line, sorted as in the index. Paths are POSIX and relative to the root; the
+root itself is stored relative to the index file's folder, so the pair can move together (and be
+versioned by DVC) and ``Index.load(path, root=...)`` can point it elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+__all__ = ["Sample", "Index", "LayoutError", "INDEX_FORMAT", "probe_index", "probe_cache_path"]
+
+INDEX_FORMAT = "vi2clr-index/1"
+PROBE_KEYS = ("num_frames", "fps", "width", "height")
+
+
+class LayoutError(ValueError):
+    """A data folder does not have the structure its reader expects (one line: what, where)."""
+
+
+@dataclass
+class Sample:
+    """One video or image of a data set.
+
+    Attributes:
+        path: POSIX path relative to the index root.
+        label: class id (position in ``Index.classes``); -1 for multi-label images (VOC).
+        label_name: class name ("" for multi-label images).
+        split: e.g. ``train``, ``val``, ``test``, ``trainval``.
+        targets: VOC row, one of {1, -1, 0} per class (0 = difficult); None otherwise.
+        extra: e.g. synthetic ``motion`` / ``appearance`` ids, probed ``num_frames`` / ``fps``.
+    """
+
+    path: str
+    label: int
+    label_name: str
+    split: str
+    targets: tuple[int, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "label": self.label, "label_name": self.label_name, "split": self.split}
+        if self.targets is not None:
+            out["targets"] = list(self.targets)
+        if self.extra:
+            out["extra"] = self.extra
+        return out
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Sample:
+        targets = row.get("targets")
+        return cls(
+            path=row["path"],
+            label=int(row["label"]),
+            label_name=row["label_name"],
+            split=row["split"],
+            targets=None if targets is None else tuple(int(t) for t in targets),
+            extra=dict(row.get("extra", {})),
+        )
+
+
+@dataclass
+class Index:
+    """A data set as a list of samples under one root.
+
+    Attributes:
+        name: layout name, e.g. ``kinetics400``, ``ucf101-split1``.
+        root: folder the sample paths are relative to.
+        classes: class names; ``Sample.label`` indexes this list.
+        samples: the entries.
+        missing: entries listed by the annotations whose file was not found (not fatal).
+    """
+
+    name: str
+    root: Path
+    classes: list[str]
+    samples: list[Sample]
+    missing: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def resolve(self, sample: Sample) -> Path:
+        """Absolute path of a sample's file; ValueError if it would lie outside the root."""
+        rel = PurePosixPath(sample.path)
+        root = self.root.resolve()
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ValueError(f"index entry {sample.path!r} is not a relative path inside root {root}")
+        full = root.joinpath(*rel.parts)
+        if not full.resolve().is_relative_to(root):
+            raise ValueError(f"index entry {sample.path!r} resolves outside root {root} (symlink to {full.resolve()})")
+        return full
+
+    def select(self, split: str) -> Index:
+        """The samples of one split (classes and missing unchanged)."""
+        return replace(self, samples=[s for s in self.samples if s.split == split])
+
+    def splits(self) -> list[str]:
+        return sorted({s.split for s in self.samples})
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Number of samples per split per class name (multi-label: per positive class)."""
+        out: dict[str, Counter] = {}
+        for s in self.samples:
+            c = out.setdefault(s.split, Counter())
+            if s.targets is not None:
+                c.update(self.classes[k] for k, t in enumerate(s.targets) if t == 1)
+            else:
+                c[s.label_name] += 1
+        return {split: {name: c[name] for name in self.classes} for split, c in sorted(out.items())}
+
+    def digest(self) -> str:
+        """sha256 over name, classes and entries (path, label, split, targets); root and probes excluded."""
+        h = hashlib.sha256()
+        h.update(json.dumps({"name": self.name, "classes": self.classes}, sort_keys=True).encode())
+        for s in self.samples:
+            entry = [s.path, s.label, s.label_name, s.split, None if s.targets is None else list(s.targets)]
+            h.update(b"\n" + json.dumps(entry).encode())
+        return h.hexdigest()
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the index as JSON lines (header, then one sample per line)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        root_rel = Path(os.path.relpath(self.root.resolve(), path.parent.resolve())).as_posix()
+        header = {"format": INDEX_FORMAT, "name": self.name, "root": root_rel, "classes": self.classes, "missing": self.missing}
+        lines = [json.dumps(header, sort_keys=True)] + [json.dumps(s.to_json(), sort_keys=True) for s in self.samples]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, root: str | os.PathLike | None = None) -> Index:
+        """Read an index written by `save`; ``root`` overrides the stored root."""
+        path = Path(path)
+        with path.open(encoding="utf-8") as f:
+            lines = [line for line in f if line.strip()]
+        if not lines:
+            raise ValueError(f"index file {path} is empty")
+        header = json.loads(lines[0])
+        if header.get("format") != INDEX_FORMAT:
+            raise ValueError(f"index file {path}: expected format {INDEX_FORMAT!r}, got {header.get('format')!r}")
+        stored_root = Path(header["root"])
+        resolved_root = Path(root) if root is not None else (path.parent / stored_root).resolve()
+        return cls(
+            name=header["name"],
+            root=resolved_root,
+            classes=list(header["classes"]),
+            samples=[Sample.from_json(json.loads(line)) for line in lines[1:]],
+            missing=list(header.get("missing", [])),
+        )
+
+
+def probe_cache_path(index_path: str | os.PathLike) -> Path:
+    """The probe cache beside an index file: ``<stem>.probe.json``."""
+    index_path = Path(index_path)
+    return index_path.with_name(index_path.stem + ".probe.json")
+
+
+def probe_index(index: Index, cache_path: str | os.PathLike | None = None, max_workers: int = 2) -> Index:
+    """Fill ``extra`` with num_frames, fps, width, height of every video (in place; returns index).
+
+    Results are cached in ``cache_path`` (JSON, keyed by relative path, invalidated by file size),
+    so only new or changed files are opened. Unreadable files get ``extra["probe_error"]``.
+    """
+    from vi2clr.data.video import VideoDecodeError, probe_video
+
+    cache: dict[str, dict[str, Any]] = {}
+    if cache_path is not None and Path(cache_path).is_file():
+        cache = json.loads(Path(cache_path).read_text(encoding="utf-8"))
+
+    def probe(sample: Sample) -> tuple[str, dict[str, Any]]:
+        full = index.resolve(sample)
+        size = full.stat().st_size if full.is_file() else -1
+        hit = cache.get(sample.path)
+        if hit is not None and hit.get("size") == size:
+            return sample.path, hit
+        try:
+            info = probe_video(full)
+            return sample.path, {"size": size, "num_frames": info.num_frames, "fps": info.fps,
+                                 "width": info.width, "height": info.height}
+        except VideoDecodeError as exc:
+            return sample.path, {"size": size, "probe_error": exc.reason}
+
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        results = dict(pool.map(probe, index.samples))
+    for s in index.samples:
+        r = results[s.path]
+        s.extra.pop("probe_error", None)
+        s.extra.update({k: v for k, v in r.items() if k != "size"})
+    if cache_path is not None:
+        Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+        merged = {**cache, **results}
+        Path(cache_path).write_text(json.dumps(merged, sort_keys=True, indent=0) + "\n", encoding="utf-8")
+    return index

@@ -1,0 +1,217 @@
+"""Clip reading with decord: temporal crops, sliding windows, loop padding.
+
+A clip of ``T`` frames with stride ``s`` starting at frame ``t0`` covers the frame indices
+``t0, t0 + s, ..., t0 + (T - 1) s``, a span of ``(T - 1) s + 1`` frames. A video shorter than the
+span is padded by looping: indices are taken modulo the video's frame count.
+
+Frames are resized at decode time (decord's ``width``/``height``, i.e. FFmpeg's swscale), so the
+short side equals ``short_side`` and the aspect ratio is kept. The source size is read from the
+container header with PyAV (well under a millisecond), so each video is opened by decord once.
+
+Codecs: decord 0.6 decodes H.264 mp4/mkv, MPEG-4 Part 2 avi and VP9 webm (covered by
+``tests/data/test_data_video.py``), so there is no PyAV fallback in the reading path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import decord
+import numpy as np
+
+__all__ = [
+    "VideoDecodeError",
+    "VideoInfo",
+    "VideoFile",
+    "probe_video",
+    "read_clip",
+    "clip_indices",
+    "clip_span",
+    "random_start",
+    "center_start",
+    "uniform_starts",
+    "sliding_window_starts",
+    "middle_frame_index",
+    "resized_size",
+]
+
+
+class VideoDecodeError(RuntimeError):
+    """A video that cannot be read: missing, empty, zero frames, truncated or corrupt."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot decode video {self.path}: {reason}")
+
+    def __reduce__(self):  # picklable across DataLoader worker processes
+        return (type(self), (self.path, self.reason))
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Header facts of one video: decoded frame count, average fps, source width and height."""
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+
+
+def clip_span(num_frames: int, stride: int) -> int:
+    """Number of source frames a clip covers: ``(T - 1) * stride + 1``."""
+    if num_frames < 1 or stride < 1:
+        raise ValueError(f"num_frames and stride must be >= 1, got num_frames={num_frames}, stride={stride}")
+    return (num_frames - 1) * stride + 1
+
+
+def clip_indices(start: int, num_frames: int, stride: int, num_total: int) -> np.ndarray:
+    """Frame indices ``(T,)`` of a clip, looped modulo ``num_total`` when the video is too short."""
+    if num_total < 1:
+        raise ValueError(f"num_total must be >= 1, got {num_total}")
+    return (start + np.arange(num_frames, dtype=np.int64) * stride) % num_total
+
+
+def random_start(num_total: int, num_frames: int, stride: int, rng: np.random.Generator) -> int:
+    """Uniformly random start frame of a clip that fits in the video (0 if it does not fit)."""
+    last = num_total - clip_span(num_frames, stride)
+    return int(rng.integers(0, last + 1)) if last > 0 else 0
+
+
+def center_start(num_total: int, num_frames: int, stride: int) -> int:
+    """Start frame of the clip centred in the video (0 if the clip does not fit)."""
+    return max(0, (num_total - clip_span(num_frames, stride)) // 2)
+
+
+def uniform_starts(num_total: int, num_frames: int, stride: int, num_clips: int) -> list[int]:
+    """``num_clips`` start frames spaced uniformly from the first to the last full clip."""
+    last = max(0, num_total - clip_span(num_frames, stride))
+    return [int(round(x)) for x in np.linspace(0, last, num_clips)]
+
+
+def sliding_window_starts(num_total: int, num_frames: int, stride: int, window_stride: int) -> list[int]:
+    """Starts of all full T-frame windows every ``window_stride`` frames (``[0]`` for short videos)."""
+    if window_stride < 1:
+        raise ValueError(f"window_stride must be >= 1, got {window_stride}")
+    last = num_total - clip_span(num_frames, stride)
+    return list(range(0, last + 1, window_stride)) if last >= 0 else [0]
+
+
+def middle_frame_index(num_frames: int) -> int:
+    """Index of the middle frame of a T-frame clip: ``T // 2``."""
+    return num_frames // 2
+
+
+def resized_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(width, height) after resizing the short side to ``short_side``, keeping the aspect ratio."""
+    if short_side is None:
+        return width, height
+    if width <= height:
+        return short_side, max(1, round(height * short_side / width))
+    return max(1, round(width * short_side / height)), short_side
+
+
+def _header_size(path: str) -> tuple[int, int]:
+    """(width, height) of the first video stream from the container header (PyAV, no decoding)."""
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(path, "no video stream")
+            ctx = container.streams.video[0].codec_context
+            width, height = int(ctx.width), int(ctx.height)
+    except av.error.FFmpegError as exc:
+        raise VideoDecodeError(path, f"unreadable container ({exc.__class__.__name__})") from None
+    if width <= 0 or height <= 0:
+        raise VideoDecodeError(path, f"invalid frame size {width}x{height}")
+    return width, height
+
+
+class VideoFile:
+    """One opened video, decoded by decord (1 thread) at a working size.
+
+    Args:
+        path: the video file.
+        short_side: resize at decode so the short side has this many pixels (None: source size).
+
+    Attributes: ``num_frames``, ``fps``, ``width``, ``height`` (of the decoded frames).
+    """
+
+    def __init__(self, path: str | os.PathLike, short_side: int | None = None) -> None:
+        self.path = str(path)
+        if not os.path.isfile(self.path):
+            raise VideoDecodeError(self.path, "no such file")
+        if os.path.getsize(self.path) == 0:
+            raise VideoDecodeError(self.path, "empty file (0 bytes)")
+        src_w, src_h = _header_size(self.path)
+        self.width, self.height = resized_size(src_w, src_h, short_side)
+        try:
+            if short_side is None:
+                self._reader = decord.VideoReader(self.path, num_threads=1)
+            else:
+                self._reader = decord.VideoReader(self.path, width=self.width, height=self.height, num_threads=1)
+            self.num_frames = len(self._reader)
+            self.fps = float(self._reader.get_avg_fps())
+        except Exception as exc:  # decord raises RuntimeError or its own DECORDError
+            raise VideoDecodeError(self.path, _short_reason(exc)) from None
+        if self.num_frames < 1:
+            raise VideoDecodeError(self.path, "zero frames")
+
+    def info(self) -> VideoInfo:
+        return VideoInfo(self.num_frames, self.fps, self.width, self.height)
+
+    def frames(self, indices: np.ndarray | list[int]) -> np.ndarray:
+        """Decode frames at ``indices`` → uint8 ``(len(indices), H, W, 3)``.
+
+        Each distinct index is decoded once, in increasing order (decord seeks least that way).
+        """
+        idx = np.asarray(indices, dtype=np.int64)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        try:
+            batch = self._reader.get_batch(unique.tolist()).asnumpy()
+        except Exception as exc:
+            raise VideoDecodeError(self.path, f"truncated or corrupt stream ({_short_reason(exc)})") from None
+        if batch.shape[0] != len(unique):
+            raise VideoDecodeError(self.path, f"decoded {batch.shape[0]} of {len(unique)} frames")
+        return batch[inverse]
+
+    def clip(self, start: int, num_frames: int, stride: int = 1) -> np.ndarray:
+        """One clip → uint8 ``(T, H, W, 3)``, loop-padded when the video is too short."""
+        return self.frames(clip_indices(start, num_frames, stride, self.num_frames))
+
+    def clips(self, starts: list[int], num_frames: int, stride: int = 1) -> list[np.ndarray]:
+        """Several clips from one decode pass → list of uint8 ``(T, H, W, 3)``."""
+        index_rows = [clip_indices(s, num_frames, stride, self.num_frames) for s in starts]
+        stacked = self.frames(np.concatenate(index_rows))
+        return list(stacked.reshape(len(starts), num_frames, *stacked.shape[1:]))
+
+
+def _short_reason(exc: BaseException) -> str:
+    """First line of a decoder error, without decord's long C++ traceback."""
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0][:200]}" if text else exc.__class__.__name__
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Frame count, fps and source size of a video (decord, no frame decoded)."""
+    return VideoFile(path).info()
+
+
+def read_clip(
+    path: str | os.PathLike,
+    num_frames: int,
+    stride: int = 1,
+    start: int | None = None,
+    short_side: int | None = None,
+) -> np.ndarray:
+    """Read one clip → uint8 ``(T, H, W, 3)`` with ``T = num_frames``.
+
+    ``start=None`` takes the centre clip; frames past the end loop back to frame 0.
+    Raises VideoDecodeError on missing, empty, zero-frame, truncated or corrupt files.
+    """
+    video = VideoFile(path, short_side=short_side)
+    if start is None:
+        start = center_start(video.num_frames, num_frames, stride)
+    return video.clip(start, num_frames, stride)

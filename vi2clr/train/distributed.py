@@ -1,0 +1,95 @@
+"""torchrun's environment, read as it is (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT): no launcher.
+
+``vi2clr pretrain`` runs unchanged as one process or under ``torchrun --nproc_per_node=N``
+(multi-node: ``--nnodes``, ``--rdzv-endpoint``). NCCL on GPU, gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed() -> DistInfo:
+    """Join the process group torchrun describes (a single process when WORLD_SIZE is unset or 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(rank=rank, world_size=world, local_rank=local, device=device)
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every rank (identity without a process group)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
+    """Element-wise sum over ranks of a short list of floats."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def gather_rows(features: torch.Tensor, indices: torch.Tensor, num_rows: int) -> torch.Tensor:
+    """Assemble the (num_rows, D) matrix whose row ``indices[j]`` is ``features[j]``, over all ranks.
+
+    Each rank holds the rows of its DistributedSampler share, padded so all shares are equal in size;
+    writing rows by dataset index drops the padding (a padded index repeats an identical row).
+    """
+    if dist.is_available() and dist.is_initialized():
+        feats = [torch.empty_like(features) for _ in range(dist.get_world_size())]
+        idx = [torch.empty_like(indices) for _ in range(dist.get_world_size())]
+        dist.all_gather(feats, features.contiguous())
+        dist.all_gather(idx, indices.contiguous())
+        features, indices = torch.cat(feats), torch.cat(idx)
+    out = features.new_zeros((num_rows, features.shape[1]))
+    seen = torch.zeros(num_rows, dtype=torch.bool, device=features.device)
+    out[indices] = features
+    seen[indices] = True
+    if not bool(seen.all()):
+        missing = int((~seen).sum())
+        raise RuntimeError(f"feature gathering lost {missing} of {num_rows} rows")
+    return out
