@@ -1,0 +1,49 @@
+"""``vi2clr ui``: the MLflow UI on the project's store, and the compare-runs URL of a table's runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.parse
+
+from vi2clr.config import Params
+from vi2clr.tables import CELLS_TAG
+from vi2clr.tracking import search_runs, tracking_uri
+
+
+def compare_url(base: str, experiment_id: str, run_ids: list[str]) -> str:
+    """MLflow's compare-runs page for ``run_ids`` (a hash route of the UI)."""
+    runs = urllib.parse.quote(json.dumps(run_ids, separators=(",", ":")))
+    exps = urllib.parse.quote(json.dumps([experiment_id], separators=(",", ":")))
+    return f"{base.rstrip('/')}/#/compare-runs?runs={runs}&experiments={exps}"
+
+
+def table_runs(p: Params, table: str) -> tuple[str | None, list[str]]:
+    """(experiment id, newest finished run of each cell-set) for the evaluation runs of ``table``."""
+    key = table if table.startswith("table") else f"table{table}"
+    chosen: dict[str, str] = {}
+    exp_id = None
+    for run in search_runs(tracking_uri(p), p.tracking.experiment):
+        cells = run.data.tags.get(CELLS_TAG)
+        if not cells or run.info.status != "FINISHED":
+            continue
+        exp_id = run.info.experiment_id
+        for t, row, col, _metric in json.loads(cells):
+            if t == key:
+                chosen.setdefault(f"{row}|{run.data.tags.get('vi2clr.protocol', '')}", run.info.run_id)
+    return exp_id, sorted(set(chosen.values()))
+
+
+def serve(p: Params, *, table: str | None, host: str, port: int) -> None:
+    uri = tracking_uri(p)
+    base = f"http://{host}:{port}"
+    print(f"MLflow UI for {uri} at {base}")
+    if table:
+        exp_id, ids = table_runs(p, table)
+        if ids:
+            print(f"compare the runs of table {table}: {compare_url(base, exp_id, ids)}")
+        else:
+            print(f"no finished evaluation runs for table {table} yet")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    raise SystemExit(subprocess.call(cmd))

@@ -1,0 +1,161 @@
+"""Encoder registry: backbones by name, each returning one pooled feature vector per input.
+
+Every encoder built here is an :class:`Encoder` with two attributes the rest of the project
+relies on:
+
+- ``out_dim`` (int): the feature width D of the output ``(B, D)``;
+- ``kind`` (``"video"`` or ``"image"``): video encoders take clips ``(B, 3, T, H, W)``,
+  image encoders take images ``(B, 3, H, W)``.
+
+Registered names (``list_encoders()``):
+
+========== ====== ===== =========================================================
+name       kind   D     backbone
+========== ====== ===== =========================================================
+s3d        video  1024  torchvision ``s3d(weights=None).features`` + adaptive pool
+r3d_18     video  512   torchvision ``r3d_18`` without ``fc``
+r2plus1d_18 video 512   torchvision ``r2plus1d_18`` without ``fc``
+tiny3d     video  8·w   narrow 3D CNN (default width w=16 → 128), CPU-friendly
+resnet50   image  2048  torchvision ``resnet50`` without ``fc``
+resnet18   image  512   torchvision ``resnet18`` without ``fc``
+tiny2d     image  8·w   narrow 2D CNN (default width w=16 → 128), CPU-friendly
+========== ====== ===== =========================================================
+
+All weights are randomly initialised (self-supervised pretraining starts from scratch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import nn
+from torchvision.models import resnet18, resnet50
+from torchvision.models.video import r2plus1d_18, r3d_18, s3d
+
+EncoderKind = Literal["video", "image"]
+
+_INPUT_NDIM = {"video": 5, "image": 4}
+_INPUT_SHAPE = {"video": "(B, 3, T, H, W)", "image": "(B, 3, H, W)"}
+
+
+class Encoder(nn.Module):
+    """A backbone that maps an input batch to features ``(B, out_dim)``.
+
+    Args:
+        body: module returning a tensor whose elements per sample number ``out_dim``
+            (e.g. ``(B, D, 1, 1, 1)`` after adaptive pooling); it is flattened to ``(B, D)``.
+        out_dim: feature width D.
+        kind: ``"video"`` (input ``(B, 3, T, H, W)``) or ``"image"`` (input ``(B, 3, H, W)``).
+    """
+
+    def __init__(self, body: nn.Module, out_dim: int, kind: EncoderKind) -> None:
+        super().__init__()
+        if kind not in _INPUT_NDIM:
+            raise ValueError(f"encoder kind must be 'video' or 'image', got {kind!r}")
+        self.body = body
+        self.out_dim = int(out_dim)
+        self.kind: EncoderKind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, T, H, W)`` (video) or ``(B, 3, H, W)`` (image) → ``(B, out_dim)``."""
+        if x.ndim != _INPUT_NDIM[self.kind]:
+            raise ValueError(
+                f"{self.kind} encoder expects input {_INPUT_SHAPE[self.kind]}, "
+                f"got shape {tuple(x.shape)}"
+            )
+        return torch.flatten(self.body(x), 1)
+
+
+def _conv_bn_relu(conv: type[nn.Module], bn: type[nn.Module], cin: int, cout: int, stride) -> list[nn.Module]:
+    return [conv(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False), bn(cout), nn.ReLU(inplace=True)]
+
+
+def _tiny3d(width: int = 16) -> Encoder:
+    """Narrow 3D CNN: 4 blocks Conv3d(3³)-BN-ReLU, widths w, 2w, 4w, 8w, strides
+    (1,2,2), (2,2,2), (2,2,2), (2,2,2), then global average pooling → ``(B, 8w)``."""
+    if width < 1:
+        raise ValueError(f"tiny3d width must be >= 1, got {width}")
+    chans = [3, width, 2 * width, 4 * width, 8 * width]
+    strides = [(1, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 2)]
+    layers: list[nn.Module] = []
+    for cin, cout, st in zip(chans[:-1], chans[1:], strides):
+        layers += _conv_bn_relu(nn.Conv3d, nn.BatchNorm3d, cin, cout, st)
+    layers.append(nn.AdaptiveAvgPool3d(1))
+    return Encoder(nn.Sequential(*layers), chans[-1], "video")
+
+
+def _tiny2d(width: int = 16) -> Encoder:
+    """Narrow 2D CNN: 4 blocks Conv2d(3×3)-BN-ReLU, widths w, 2w, 4w, 8w, stride 2 each,
+    then global average pooling → ``(B, 8w)``."""
+    if width < 1:
+        raise ValueError(f"tiny2d width must be >= 1, got {width}")
+    chans = [3, width, 2 * width, 4 * width, 8 * width]
+    layers: list[nn.Module] = []
+    for cin, cout in zip(chans[:-1], chans[1:]):
+        layers += _conv_bn_relu(nn.Conv2d, nn.BatchNorm2d, cin, cout, 2)
+    layers.append(nn.AdaptiveAvgPool2d(1))
+    return Encoder(nn.Sequential(*layers), chans[-1], "image")
+
+
+def _s3d() -> Encoder:
+    """S3D trunk (torchvision ``s3d(weights=None).features``, 7,910,048 parameters) followed by
+    ``AdaptiveAvgPool3d(1)`` → ``(B, 1024)``; accepts any T, H, W the trunk can stride down
+    (e.g. 112 or 128 px). torchvision's S3D builds its BatchNorm layers with momentum 0.001;
+    they are reset to the ordinary 0.1 here."""
+    body = nn.Sequential(s3d(weights=None).features, nn.AdaptiveAvgPool3d(1))
+    for m in body.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = 0.1
+    return Encoder(body, 1024, "video")
+
+
+def _without_fc(model: nn.Module, out_dim: int, kind: EncoderKind) -> Encoder:
+    model.fc = nn.Identity()
+    return Encoder(model, out_dim, kind)
+
+
+_REGISTRY: dict[str, tuple[EncoderKind, Callable[..., Encoder]]] = {
+    "s3d": ("video", _s3d),
+    "r3d_18": ("video", lambda: _without_fc(r3d_18(weights=None), 512, "video")),
+    "r2plus1d_18": ("video", lambda: _without_fc(r2plus1d_18(weights=None), 512, "video")),
+    "tiny3d": ("video", _tiny3d),
+    "resnet50": ("image", lambda: _without_fc(resnet50(weights=None), 2048, "image")),
+    "resnet18": ("image", lambda: _without_fc(resnet18(weights=None), 512, "image")),
+    "tiny2d": ("image", _tiny2d),
+}
+
+
+def list_encoders(kind: EncoderKind | None = None) -> list[str]:
+    """Registered encoder names, optionally only those of one ``kind``."""
+    return sorted(n for n, (k, _) in _REGISTRY.items() if kind is None or k == kind)
+
+
+def encoder_kind(name: str) -> EncoderKind:
+    """Kind (``"video"``/``"image"``) of a registered encoder, without building it."""
+    return _lookup(name)[0]
+
+
+def _lookup(name: str) -> tuple[EncoderKind, Callable[..., Encoder]]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown encoder {name!r}; choose one of: {', '.join(list_encoders())}") from None
+
+
+def build_encoder(name: str, **kwargs) -> Encoder:
+    """Build a randomly initialised encoder by registered name.
+
+    Args:
+        name: one of :func:`list_encoders`.
+        **kwargs: constructor options (only ``width`` for ``tiny3d``/``tiny2d``).
+
+    Returns:
+        An :class:`Encoder` with ``.out_dim`` and ``.kind``; output ``(B, out_dim)``.
+    """
+    _, factory = _lookup(name)
+    try:
+        return factory(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"encoder {name!r} does not accept options {sorted(kwargs)}: {err}") from None
