@@ -218,9 +218,23 @@ class EvalParams(Strict):
     semisup: FinetuneParams = FinetuneParams()
     retrieval: RetrievalParams = RetrievalParams()
     video: VideoClsParams = VideoClsParams()
+    table1_epochs: dict[Literal["epoch_50", "epoch_100", "epoch_200"], int] = Field(
+        {}, description="our pretraining epoch standing for each Table 1 column (same fraction of the schedule)")
     feature_cache: str = "features"
     out_dir: str = "runs/eval"
     seed: int = 0
+
+
+Protocol = Literal["image-linear", "voc-svm", "voc-fewshot", "semisup", "retrieval", "video-linear",
+                   "video-finetune", "table1"]
+
+
+class EvalSuiteParams(Strict):
+    """The protocols run on one pretraining (a dvc.yaml ``foreach`` entry) and the paper rows it fills."""
+
+    encoders: str | None = Field(..., description="folder with video_encoder.pt / image_encoder.pt; null = random init")
+    rows: dict[Literal["table1", "table2", "table3", "table4", "table5", "table6", "table7"], str] = {}
+    protocols: list[Protocol] = []
 
 
 class TrackingParams(Strict):
@@ -237,6 +251,8 @@ class Params(Strict):
     ablations: dict[str, dict[str, Any]] = Field(
         {}, description="named pretrain variants: dotted overrides of this file (Tables 1 and 6)"
     )
+    eval_suites: dict[str, EvalSuiteParams] = Field({}, description="protocols per pretraining (dvc.yaml foreach)")
+    eval_random: EvalSuiteParams = Field(EvalSuiteParams(encoders=None), description="random-init baseline suite")
 
     def digest(self) -> str:
         """sha256 of the canonical JSON of these params (the resume guard)."""

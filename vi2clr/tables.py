@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import yaml
 
 from vi2clr.config import Params
+from vi2clr.evaluate.metric_names import PAPER_SCALE
 from vi2clr.tracking import search_runs, tracking_uri
 
 CELLS_TAG = "vi2clr.cells"
@@ -94,8 +95,8 @@ def collect_cells(runs: Iterable[Any]) -> tuple[dict[tuple[str, str, str], Cell]
                 continue
             row_name = f"{row} [{exp}]" if exp else row
             key = (table, row_name, col, seed)
-            if key not in latest:  # runs come newest first
-                latest[key] = (value, run.info.run_id)
+            if key not in latest:  # runs come newest first; ours are fractions, the paper's percent
+                latest[key] = (value * PAPER_SCALE, run.info.run_id)
                 if SCALE_TAG in tags:
                     scales[table].add(tags[SCALE_TAG])
     cells: dict[tuple[str, str, str], Cell] = {}

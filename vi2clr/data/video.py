@@ -105,13 +105,23 @@ def middle_frame_index(num_frames: int) -> int:
     return num_frames // 2
 
 
+# decord 0.6 fails with "DECORDArrayCopyFromTo: The size must exactly match" when asked to
+# resize to exactly these output widths (any source, any height; measured for widths 2..1400).
+_DECORD_BAD_WIDTHS = frozenset({2, 3, 4, 6, 8, 12, 16, 24, 48, 72})
+
+
 def resized_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
-    """(width, height) after resizing the short side to ``short_side``, keeping the aspect ratio."""
+    """(width, height) after resizing the short side to ``short_side``, keeping the aspect ratio.
+
+    A width decord cannot produce (see ``_DECORD_BAD_WIDTHS``) is widened by one pixel.
+    """
     if short_side is None:
         return width, height
     if width <= height:
-        return short_side, max(1, round(height * short_side / width))
-    return max(1, round(width * short_side / height)), short_side
+        w, h = short_side, max(1, round(height * short_side / width))
+    else:
+        w, h = max(1, round(width * short_side / height)), short_side
+    return (w + 1 if w in _DECORD_BAD_WIDTHS else w), h
 
 
 def _header_size(path: str) -> tuple[int, int]:

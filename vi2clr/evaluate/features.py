@@ -51,7 +51,8 @@ def extract_features(
     Images (B,3,H,W) and clips (B,3,T,H,W) give one row each. Windows (B,W,3,T,H,W): every
     valid window is encoded; with `reduce_windows` a video's row is the mean over its valid
     windows, f_v = (1/|W_v|) Σ_{w∈W_v} f(x_{v,w}); without, each valid window is a row and
-    labels / ids are repeated. The encoder's train/eval mode is restored afterwards.
+    labels / ids are repeated. The encoder is moved to `device`; its train/eval mode is
+    restored afterwards.
     Returns Features(feats (N, D) float32, labels or None, ids (N,) int64).
     """
     was_training = encoder.training
@@ -66,8 +67,9 @@ def extract_features(
                 index = b.index if b.index is not None else torch.arange(seen, seen + n)
                 seen += n
                 x = b.inputs.to(device)
+                keep = None  # (B, W) mask of the windows kept as rows, when not reduced
                 if not b.is_windows:
-                    f, keep = _encode(encoder, x), None
+                    f = _encode(encoder, x)
                 else:
                     w = x.shape[1]
                     f = _encode(encoder, x.flatten(0, 1)).view(n, w, -1)  # (B, W, D)

@@ -72,7 +72,8 @@ def train_linear_on_features(
         raise ValueError(f"features must be (N, D) and (M, D), got {tuple(xtr.shape)} and {tuple(xte.shape)}")
     if ytr.shape != (xtr.shape[0],) or yte.shape != (xte.shape[0],):
         raise ValueError("one label per feature row is required")
-    check_labels(ytr.numpy(), num_classes, "train"), check_labels(yte, num_classes, "test")
+    check_labels(ytr.numpy(), num_classes, "train")
+    check_labels(yte, num_classes, "test")
     if standardize:
         mean, std = xtr.mean(dim=0), xtr.std(dim=0).clamp_min(1e-6)
         xtr, xte = (xtr - mean) / std, (xte - mean) / std

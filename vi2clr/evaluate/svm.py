@@ -12,7 +12,9 @@ samples.py`) and its port in VISSL (`vissl/utils/svm_utils/svm_trainer.py`,
   benchmark trains on *all* trainval images with difficult ones as negatives (its target
   files store difficult as -1 and the k-fold trainer maps only "absent" to -1, leaving
   difficult at -1 too), which is our default (`train_difficult="negative"`);
-* test AP drops that class's difficult images; mAP is the mean over classes.
+* test AP drops that class's difficult images; mAP is the mean over classes;
+* few-shot: per class and sample, k positives and 19k negatives (never a difficult image), one
+  SVM per cost without cross-validation; see `voc07_fewshot` for how the cost is chosen.
 
 Targets use the VOC convention throughout: (N, C) in {1: present, -1: absent, 0: difficult}.
 """
@@ -20,7 +22,9 @@ Targets use the VOC convention throughout: (N, C) in {1: present, -1: absent, 0:
 from __future__ import annotations
 
 import warnings
-from typing import Literal, NamedTuple, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Literal, NamedTuple, Sequence
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -28,6 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from vi2clr.evaluate.checks import check_fewshot_counts
 from vi2clr.evaluate.metrics import voc_average_precision
 
 # The benchmark suite's VOC07 command line passes 1e-7 .. 1e2 and `parse_cost_list` appends
@@ -44,33 +49,50 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=1, keepdims=True) + eps)
 
 
-def _svm(cost: float, pos_weight: float, seed: int, max_iter: int, dual: bool) -> LinearSVC:
-    return LinearSVC(
-        C=cost,
-        loss="squared_hinge",
-        penalty="l2",
-        class_weight={1: pos_weight, -1: 1.0},
-        intercept_scaling=1.0,
-        tol=1e-4,
-        dual=dual,
-        max_iter=max_iter,
-        random_state=seed,
-    )
+@dataclass(frozen=True)
+class _Svm:
+    """The benchmark's per-class LinearSVC, minus the cost."""
+
+    pos_weight: float = 2.0
+    seed: int = 0
+    max_iter: int = 2000
+    dual: bool = True
+
+    def scores(self, x: np.ndarray, y: np.ndarray, x_eval: np.ndarray, cost: float) -> np.ndarray:
+        """Fit on (x (N, D), y (N,) in {±1}) with C = cost; decision values on x_eval: (M,).
+
+        Unconverged fits (large C, max_iter reached) are kept, as in the benchmark; callers
+        silence their ConvergenceWarning (`_quiet`) so hundreds of fits do not flood the log.
+        """
+        clf = LinearSVC(
+            C=cost,
+            loss="squared_hinge",
+            penalty="l2",
+            class_weight={1: self.pos_weight, -1: 1.0},
+            intercept_scaling=1.0,
+            tol=1e-4,
+            dual=self.dual,
+            max_iter=self.max_iter,
+            random_state=self.seed,
+        )
+        return clf.fit(x, y).decision_function(x_eval)
 
 
-def _fit_scores(
-    x: np.ndarray, y: np.ndarray, x_eval: np.ndarray, cost: float, pos_weight: float,
-    seed: int, max_iter: int, dual: bool,
-) -> np.ndarray:
-    """Fit one SVM on (x, y ∈ {±1}) and return decision values on x_eval (M,).
-
-    Unconverged fits (large C, max_iter reached) are kept, as in the benchmark; their
-    ConvergenceWarning is silenced so 500+ fits do not flood the log.
-    """
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence ConvergenceWarning around a whole parallel run. Set once in the calling thread:
+    `warnings.catch_warnings` is not thread-safe, and the filters are process-global."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = _svm(cost, pos_weight, seed, max_iter, dual).fit(x, y)
-    return clf.decision_function(x_eval)
+        yield
+
+
+def _ap(scores: np.ndarray, targets_col: np.ndarray, name: str) -> float:
+    """`voc_average_precision` whose error names the class."""
+    try:
+        return voc_average_precision(scores, targets_col)
+    except ValueError as err:
+        raise ValueError(f"class {name!r}: {err}") from None
 
 
 def _class_name(c: int, class_names: Sequence[str] | None) -> str:
@@ -88,33 +110,31 @@ def _check_xy(x: np.ndarray, targets: np.ndarray, what: str) -> None:
 
 
 def _train_test_class(
-    x: np.ndarray, col: np.ndarray, x_test: np.ndarray, test_col: np.ndarray,
-    costs: Sequence[float], cv_folds: int, pos_weight: float, seed: int, max_iter: int,
-    dual: bool, train_difficult: str, name: str,
+    svm: _Svm, x: np.ndarray, col: np.ndarray, x_test: np.ndarray, test_col: np.ndarray,
+    costs: Sequence[float], cv_folds: int, train_difficult: str, name: str,
 ) -> tuple[float, float, np.ndarray]:
     """One class: pick the cost by cross-validated AP, refit on all of trainval, test.
 
-    Returns (test AP, chosen cost, CV AP per cost (len(costs),)).
+    col, test_col: this class's target columns. Returns (test AP, chosen cost, CV AP per
+    cost (len(costs),)).
     """
     if train_difficult == "exclude":
         x, col = x[col != 0], col[col != 0]
     y = np.where(col == 1, 1, -1)
-    num_pos = int((y == 1).sum())
-    if num_pos < cv_folds or (y == -1).sum() < cv_folds:
-        raise ValueError(f"class {name!r} has {num_pos} positive / {(y == -1).sum()} negative trainval samples, fewer than cv_folds={cv_folds}")
-    folds = list(StratifiedKFold(cv_folds, shuffle=True, random_state=seed).split(x, y))
-    cv_ap = np.array(
-        [
-            np.mean([
-                voc_average_precision(_fit_scores(x[tr], y[tr], x[va], c, pos_weight, seed, max_iter, dual), y[va])
-                for tr, va in folds
-            ])
-            for c in costs
-        ]
-    )
+    num_pos, num_neg = int((y == 1).sum()), int((y == -1).sum())
+    if min(num_pos, num_neg) < cv_folds:
+        raise ValueError(
+            f"class {name!r} has {num_pos} positive / {num_neg} negative trainval samples, "
+            f"fewer than cv_folds={cv_folds}"
+        )
+    folds = list(StratifiedKFold(cv_folds, shuffle=True, random_state=svm.seed).split(x, y))
+    cv_ap = np.array([
+        np.mean([_ap(svm.scores(x[tr], y[tr], x[va], c), y[va], name) for tr, va in folds])
+        for c in costs
+    ])
     best = int(np.argmax(cv_ap))  # ties: the first cost in list order (as np.argmax in VISSL)
-    test_scores = _fit_scores(x, y, x_test, costs[best], pos_weight, seed, max_iter, dual)
-    return voc_average_precision(test_scores, test_col), float(costs[best]), cv_ap
+    test_scores = svm.scores(x, y, x_test, costs[best])
+    return _ap(test_scores, test_col, name), float(costs[best]), cv_ap
 
 
 def voc07_svm(
@@ -138,26 +158,30 @@ def voc07_svm(
     test_x: (M, D), test_targets: (M, C). Features are L2-normalised here.
     Per class c: for each cost, 3-fold stratified CV (shuffled with `seed`) of a LinearSVC,
     scored by `voc_average_precision`; the best cost is refit on all of trainval and scored on
-    test with difficult images excluded. Classes run in parallel (`n_jobs`, joblib).
+    test with difficult images excluded. Classes run in parallel (`n_jobs`, joblib threads:
+    liblinear releases the GIL, and threads share the feature matrix instead of copying it).
     `train_difficult`: "negative" (benchmark suite) or "exclude" (drop them from training).
 
     Returns dict(map: float, ap_per_class: (C,) array, cost_per_class: list[float],
     cv_ap: (C, len(costs)) array).
     """
     if train_difficult not in ("negative", "exclude"):
-        raise ValueError(f"train_difficult must be 'negative' or 'exclude', got {train_difficult!r}")
-    x, xt = l2_normalize(train_x), l2_normalize(test_x)
+        raise ValueError(f"train_difficult must be 'negative' or 'exclude', not {train_difficult!r}")
     t, tt = np.asarray(train_targets), np.asarray(test_targets)
-    _check_xy(x, t, "train"), _check_xy(xt, tt, "test")
+    _check_xy(np.asarray(train_x), t, "train")
+    _check_xy(np.asarray(test_x), tt, "test")
+    x, xt = l2_normalize(train_x), l2_normalize(test_x)
     if t.shape[1] != tt.shape[1] or x.shape[1] != xt.shape[1]:
         raise ValueError(f"train and test disagree: targets {t.shape} vs {tt.shape}, features {x.shape} vs {xt.shape}")
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_train_test_class)(
-            x, t[:, c], xt, tt[:, c], list(costs), cv_folds, pos_weight, seed, max_iter, dual,
-            train_difficult, _class_name(c, class_names),
+    svm = _Svm(pos_weight, seed, max_iter, dual)
+    with _quiet():
+        results = Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_train_test_class)(
+                svm, x, t[:, c], xt, tt[:, c], list(costs), cv_folds, train_difficult,
+                _class_name(c, class_names),
+            )
+            for c in range(t.shape[1])
         )
-        for c in range(t.shape[1])
-    )
     ap = np.array([r[0] for r in results])
     return {
         "map": float(ap.mean()),
@@ -193,23 +217,17 @@ def fewshot_sample(
     """
     col = np.asarray(targets_col)
     pos, neg = np.flatnonzero(col == 1), np.flatnonzero(col == -1)
-    if len(pos) < k:
-        raise ValueError(f"few-shot class {class_name!r} has {len(pos)} non-difficult positives, fewer than k={k}")
-    if len(neg) < neg_per_pos * k:
-        raise ValueError(f"few-shot class {class_name!r} has {len(neg)} negatives, fewer than {neg_per_pos}*k={neg_per_pos * k}")
+    check_fewshot_counts(len(pos), len(neg), k, neg_per_pos, class_name)
     picked = np.concatenate([rng.choice(pos, k, replace=False), rng.choice(neg, neg_per_pos * k, replace=False)])
     return np.sort(picked)
 
 
 def _fewshot_class_aps(
-    x: np.ndarray, y: np.ndarray, x_test: np.ndarray, test_col: np.ndarray,
-    costs: Sequence[float], pos_weight: float, seed: int, max_iter: int, dual: bool,
+    svm: _Svm, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, test_col: np.ndarray,
+    costs: Sequence[float], name: str,
 ) -> np.ndarray:
     """Test AP of one class's few-shot SVM (trained on x, y ∈ {±1}) for every cost: (len(costs),)."""
-    return np.array([
-        voc_average_precision(_fit_scores(x, y, x_test, c, pos_weight, seed, max_iter, dual), test_col)
-        for c in costs
-    ])
+    return np.array([_ap(svm.scores(x, y, x_test, c), test_col, name) for c in costs])
 
 
 def voc07_fewshot(
@@ -250,10 +268,12 @@ def voc07_fewshot(
     if cost_selection not in ("benchmark", "fixed"):
         raise ValueError(f"cost_selection must be 'benchmark' or 'fixed', got {cost_selection!r}")
     use_costs = list(costs) if cost_selection == "benchmark" else [float(fixed_cost)]
-    x, xt = l2_normalize(train_x), l2_normalize(test_x)
     t, tt = np.asarray(train_targets), np.asarray(test_targets)
-    _check_xy(x, t, "train"), _check_xy(xt, tt, "test")
+    _check_xy(np.asarray(train_x), t, "train")
+    _check_xy(np.asarray(test_x), tt, "test")
+    x, xt = l2_normalize(train_x), l2_normalize(test_x)
     num_classes = t.shape[1]
+    svm = _Svm(pos_weight, seed, max_iter, dual)
     out: dict[int, FewShotResult] = {}
     for k in ks:
         draws = []  # (sample, class, indices), all drawn before fitting so errors come first
@@ -262,13 +282,14 @@ def voc07_fewshot(
             for c in range(num_classes):
                 idx = fewshot_sample(t[:, c], k, rng, neg_per_pos, _class_name(c, class_names))
                 draws.append((s, c, idx))
-        aps = Parallel(n_jobs=n_jobs)(
-            delayed(_fewshot_class_aps)(
-                x[idx], np.where(t[idx, c] == 1, 1, -1), xt, tt[:, c], use_costs, pos_weight,
-                seed, max_iter, dual,
+        with _quiet():
+            aps = Parallel(n_jobs=n_jobs, prefer="threads")(
+                delayed(_fewshot_class_aps)(
+                    svm, x[idx], np.where(t[idx, c] == 1, 1, -1), xt, tt[:, c], use_costs,
+                    _class_name(c, class_names),
+                )
+                for s, c, idx in draws
             )
-            for s, c, idx in draws
-        )
         ap = np.stack(aps).reshape(samples, num_classes, len(use_costs))
         maps = ap.mean(axis=1)  # (samples, costs)
         best = int(np.argmax(maps.mean(axis=0)))

@@ -218,9 +218,11 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
         tracker.log_params(p)
         tracker.log_params({"run.world_size": d.world_size, "run.num_videos": len(index.samples)})
         tracker.log_dict(p.model_dump(mode="json"), "params.yaml")
+    report = report_dir(p)
     if d.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "params.yaml").write_text(yaml.safe_dump(p.model_dump(mode="json"), sort_keys=False))
+        _truncate_history(report / "history.csv", start_epoch)
 
     status = "FINISHED"
     try:
@@ -265,6 +267,7 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
                 _save_checkpoint(out, p, digest, epoch + 1, model, optimizer, scheduler, scaler, cluster_state,
                                  tracker.run_id, nonfinite_total, global_step)
                 _export_encoders(out, p, model, epoch + 1, tracker.run_id, digest)
+                _append_history(report / "history.csv", epoch + 1, cluster_state, epoch_metrics)
                 log.info("epoch %d/%d %s", epoch + 1, cfg.epochs,
                          " ".join(f"{k}={v:.4g}" for k, v in epoch_metrics.items()))
             barrier()
@@ -273,6 +276,9 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
                 tracker.log_artifact(out / name, "encoders")
             (out / "run.json").write_text(json.dumps({"mlflow_run_id": tracker.run_id, "epochs": cfg.epochs,
                                                       "params_digest": digest}, indent=2))
+            final = {k: v for k, v in epoch_metrics.items() if not k.startswith("time/")} if cfg.epochs > start_epoch \
+                else {}
+            (report / "metrics.json").write_text(json.dumps({"mlflow_run_id": tracker.run_id, **final}, indent=2))
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         raise
@@ -346,6 +352,34 @@ def train_one_epoch(p: Params, net: torch.nn.Module, optimizer: torch.optim.Opti
 
 
 # ----------------------------------------------------------------------------- I/O helpers
+
+
+def report_dir(p: Params) -> Path:
+    """DVC metrics and plots of a pretraining: ``reports/pretrain/<name of out_dir>``."""
+    return Path("reports") / "pretrain" / Path(p.pretrain.out_dir).name
+
+
+HISTORY_COLUMNS = ["epoch", "loss_center", "loss_video", "loss_image", "loss_total", "num_clusters", "lr",
+                   "clips_per_s", "nmi_motion", "nmi_appearance"]
+
+
+def _truncate_history(path: Path, start_epoch: int) -> None:
+    """Keep the rows of epochs already done (a resumed run appends after them)."""
+    if start_epoch == 0 or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(",".join(HISTORY_COLUMNS) + "\n")
+        return
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[: start_epoch + 1]) + "\n")
+
+
+def _append_history(path: Path, epoch: int, state: ClusterState, m: dict[str, float]) -> None:
+    row = {"epoch": epoch, "num_clusters": state.num_clusters, "lr": m.get("epoch/lr"),
+           "clips_per_s": m.get("throughput/clips_per_s"), "nmi_motion": m.get("cluster/nmi_motion"),
+           "nmi_appearance": m.get("cluster/nmi_appearance")}
+    row.update({f"loss_{k}": m.get(f"epoch/loss_{k}") for k in ("center", "video", "image", "total")})
+    with open(path, "a") as fh:
+        fh.write(",".join("" if row[c] is None else f"{row[c]:.6g}" for c in HISTORY_COLUMNS) + "\n")
 
 
 def _centre_loader(p: Params, dataset: PretrainClips, d: DistInfo) -> DataLoader:

@@ -1,0 +1,120 @@
+"""FINCH speed and memory: vi2clr's blockwise FINCH versus finch-clust run exactly.
+
+Both cluster the same L2-normalised 128-d clustered-blob data. The reference is
+``finch.FINCH(x, distance="cosine", ensure_early_exit=False, ann_threshold=N + 1)`` (exact
+dense N × N distances; beyond ~20–30k samples it needs tens of GB). Every run happens in its
+own subprocess, so peak memory is that process's ``ru_maxrss``. Partitions are compared
+level by level with the adjusted Rand index.
+
+    python benchmarks/finch.py --sizes 5000,20000,50000,100000,200000 --reference-max 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_data(n: int, dim: int = 128, seed: int = 0) -> np.ndarray:
+    """``(n, dim)`` float32 unit rows: ~n/50 Gaussian blobs (centre N(0, I), noise σ = 0.8)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(2, n // 50), dim))
+    x = centres[rng.integers(0, len(centres), n)] + 0.8 * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def worker(impl: str, n: int, seed: int, threads: int, out: Path) -> None:
+    """Run one clustering in this process; print a JSON line and save the partitions."""
+    import torch
+
+    torch.set_num_threads(threads)
+    x = make_data(n, seed=seed)
+    base = _peak_rss_mb()
+    t0 = time.perf_counter()
+    if impl == "ours":
+        from vi2clr.clustering import finch
+
+        res = finch(x)
+        parts, counts = res.partitions, res.num_clusters
+    else:
+        import warnings
+
+        warnings.simplefilter("ignore")
+        # this script is itself named finch.py: drop its folder from the path to import the package
+        here = Path(__file__).resolve().parent
+        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+        from finch import FINCH
+
+        parts, counts, _ = FINCH(x, distance="cosine", ensure_early_exit=False, ann_threshold=n + 1, verbose=False)
+    seconds = time.perf_counter() - t0
+    np.save(out, np.asarray(parts, dtype=np.int64))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "data_rss_mb": base, "clusters": list(map(int, counts))}))
+
+
+def run(impl: str, n: int, seed: int, threads: int, tmp: Path) -> dict:
+    out = tmp / f"{impl}_{n}.npy"
+    cmd = [sys.executable, __file__, "--worker", impl, "--n", str(n), "--seed", str(seed),
+           "--threads", str(threads), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    info["partitions"] = np.load(out)
+    return info
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="5000,20000,50000,100000,200000", help="comma-separated N")
+    ap.add_argument("--reference-max", type=int, default=20000, help="largest N run with finch-clust")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (ours) / BLAS is left as is (reference)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--worker", choices=["ours", "ref"], help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args.worker, args.n, args.seed, args.threads, args.out)
+        return
+
+    from sklearn.metrics import adjusted_rand_score
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    header = f"{'N':>7} | {'ours s':>7} | {'ours MB':>7} | {'ref s':>7} | {'ref MB':>7} | {'speed-up':>8} | {'equal':>5} | clusters per level (ours)"
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            ours = run("ours", n, args.seed, args.threads, Path(tmp))
+            ref = run("ref", n, args.seed, args.threads, Path(tmp)) if n <= args.reference_max else None
+            if "error" in ours:
+                print(f"{n:>7} | ours failed: {ours['error']}")
+                continue
+            cells = [f"{n:>7}", f"{ours['seconds']:>7.2f}", f"{ours['peak_rss_mb']:>7.0f}"]
+            if ref is None or "error" in ref:
+                cells += [f"{'-':>7}", f"{'-':>7}", f"{'-':>8}", f"{'-':>5}"]
+            else:
+                same_counts = ref["clusters"] == ours["clusters"]
+                aris = [adjusted_rand_score(ref["partitions"][:, i], ours["partitions"][:, i])
+                        for i in range(len(ours["clusters"]))] if same_counts else []
+                equal = same_counts and min(aris) == 1.0
+                cells += [f"{ref['seconds']:>7.2f}", f"{ref['peak_rss_mb']:>7.0f}",
+                          f"{ref['seconds'] / ours['seconds']:>7.1f}x", f"{'yes' if equal else 'NO':>5}"]
+            cells.append(str(ours["clusters"]))
+            print(" | ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()

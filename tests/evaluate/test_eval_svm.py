@@ -1,0 +1,80 @@
+"""VOC07 linear SVMs and the few-shot sampler."""
+
+import numpy as np
+import pytest
+
+from vi2clr.evaluate.checks import check_fewshot_classes
+from vi2clr.evaluate.svm import fewshot_sample, voc07_fewshot, voc07_svm
+
+COSTS = (0.1, 1.0, 10.0)
+
+
+def separable_voc(n, num_classes=4, dim=12, seed=0, difficult=0.05):
+    """Multi-label targets in {1, -1, 0}; feature = sum of the present classes' axes + noise,
+    so each class is linearly separable (x_c > 0.5 iff present)."""
+    rng = np.random.default_rng(seed)
+    present = rng.random((n, num_classes)) < 0.3
+    present[np.arange(n) % num_classes == np.arange(n) // num_classes % num_classes] = True
+    x = np.zeros((n, dim))
+    x[:, :num_classes] = present
+    x += 0.05 * rng.normal(size=x.shape)
+    x[:, num_classes:] += 1.0  # keep norms away from zero after L2 normalisation
+    targets = np.where(present, 1, -1)
+    targets[(rng.random(targets.shape) < difficult) & present] = 0
+    return x, targets
+
+
+def test_fewshot_sample_draws_k_positives_19k_negatives_never_difficult():
+    rng = np.random.default_rng(0)
+    col = np.array([1] * 10 + [0] * 30 + [-1] * 200)
+    for k in (1, 2, 4, 8):
+        idx = fewshot_sample(col, k, rng)
+        assert len(np.unique(idx)) == len(idx) == 20 * k
+        assert (col[idx] == 1).sum() == k and (col[idx] == -1).sum() == 19 * k
+        assert not (col[idx] == 0).any()
+
+
+def test_fewshot_sample_errors_name_the_empty_class():
+    col = np.array([0, 0, -1, -1] + [-1] * 50)  # positives only difficult
+    with pytest.raises(ValueError, match=r"class 'bottle' has 0 non-difficult positives, fewer than k=1"):
+        fewshot_sample(col, 1, np.random.default_rng(0), class_name="bottle")
+    with pytest.raises(ValueError, match=r"class 'cat' has 5 negatives, fewer than 19\*k=38"):
+        fewshot_sample(np.array([1, 1] + [-1] * 5), 2, np.random.default_rng(0), class_name="cat")
+    targets = np.stack([np.array([1] * 3 + [-1] * 100), np.array([1] + [0] * 2 + [-1] * 100)], axis=1)
+    with pytest.raises(ValueError, match="class 'b'"):
+        check_fewshot_classes(targets, ks=(1, 2), class_names=["a", "b"])
+
+
+def test_voc07_svm_on_separable_features_gives_map_one():
+    x, t = separable_voc(160, seed=0)
+    xt, tt = separable_voc(80, seed=1)
+    out = voc07_svm(x, t, xt, tt, costs=COSTS, n_jobs=1)
+    assert out["map"] > 0.99
+    assert out["ap_per_class"].shape == (4,) and out["cv_ap"].shape == (4, 3)
+    assert set(out["cost_per_class"]) <= set(COSTS)
+
+
+def test_voc07_svm_same_result_in_parallel_and_errors_on_too_few_positives():
+    x, t = separable_voc(90, seed=2, difficult=0.0)
+    xt, tt = separable_voc(60, seed=3)
+    a = voc07_svm(x, t, xt, tt, costs=COSTS, n_jobs=1, train_difficult="exclude")
+    b = voc07_svm(x, t, xt, tt, costs=COSTS, n_jobs=2, train_difficult="exclude")
+    np.testing.assert_allclose(a["ap_per_class"], b["ap_per_class"])
+    t[:, 1] = -1
+    t[:2, 1] = 1
+    with pytest.raises(ValueError, match="class 'dog' has 2 positive"):
+        voc07_svm(x, t, xt, tt, costs=COSTS, class_names=["cat", "dog", "car", "bus"])
+
+
+def test_voc07_fewshot_reports_mean_std_over_samples_and_is_seeded():
+    x, t = separable_voc(240, seed=4)
+    xt, tt = separable_voc(80, seed=5)
+    out = voc07_fewshot(x, t, xt, tt, ks=(1, 2), samples=3, costs=COSTS)
+    assert sorted(out) == [1, 2]
+    for r in out.values():
+        assert len(r.maps) == 3
+        assert r.mean == pytest.approx(np.mean(r.maps)) and r.std == pytest.approx(np.std(r.maps))
+    assert out[2].mean > 0.95
+    again = voc07_fewshot(x, t, xt, tt, ks=(1, 2), samples=3, costs=COSTS, cost_selection="fixed", fixed_cost=1.0)
+    fixed_twice = voc07_fewshot(x, t, xt, tt, ks=(1, 2), samples=3, costs=COSTS, cost_selection="fixed", fixed_cost=1.0)
+    assert again == fixed_twice

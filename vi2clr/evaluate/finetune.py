@@ -1,0 +1,76 @@
+"""Full fine-tuning of an encoder with a linear classifier: semi-supervised ImageNet on a
+1% / 10% label subset (Table 4) and video classification fine-tuning (Table 7 "finetune").
+
+Training is clip-level; testing is clip-level, or video-level by averaging the softmax scores
+of all clips of a video (clips identified by the batch's `index`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from vi2clr.evaluate.classify import Progress, accuracy_dict, check_labels, multistep_sgd, predict, train_epoch
+from vi2clr.evaluate.linear import linear_head
+
+
+class EncoderClassifier(nn.Module):
+    """logits = W · f(x) + b, with f trainable: (B, ...) → (B, num_classes)."""
+
+    def __init__(self, encoder: nn.Module, feat_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = linear_head(feat_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def finetune_classifier(
+    encoder: nn.Module,
+    feat_dim: int,
+    num_classes: int,
+    train_loader: Iterable[Any],
+    test_loader: Iterable[Any],
+    epochs: int,
+    lr: float,
+    milestones: Sequence[int],
+    weight_decay: float = 1e-4,
+    momentum: float = 0.9,
+    device: str | torch.device = "cpu",
+    head_lr_mult: float = 1.0,
+    video_level: bool = False,
+    seed: int = 0,
+    progress: Progress | None = None,
+    input_key: str | None = None,
+) -> dict[str, Any]:
+    """Fine-tune `encoder` (in place, train mode, BatchNorm updating) plus a new linear layer.
+
+    Loss: clip-level cross-entropy; SGD(momentum, weight decay) with lr for the encoder and
+    lr · head_lr_mult for the head (semi-supervised recipes use a larger head lr), both ×0.1 at
+    the milestone epochs. Test: softmax scores, averaged per video when `video_level`.
+    The RNG is forked and seeded (head init, loader shuffling drawn from torch's global RNG,
+    dropout), so a run is deterministic on CPU and the caller's RNG state is untouched.
+    Returns dict(top1, top5, train_loss: per-epoch list).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = EncoderClassifier(encoder, feat_dim, num_classes).to(device)
+        groups = [
+            {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": lr},
+            {"params": list(model.head.parameters()), "lr": lr * head_lr_mult},
+        ]
+        opt, sched = multistep_sgd(groups, lr, momentum, weight_decay, milestones)
+        losses = []
+        for epoch in range(epochs):
+            model.train()
+            losses.append(train_epoch(model, train_loader, opt, device, input_key))
+            sched.step()
+            if progress is not None:
+                progress(epoch, {"train_loss": losses[-1], "lr": opt.param_groups[0]["lr"]})
+        model.eval()
+        scores, labels = predict(model, test_loader, device, video_level, input_key)
+    check_labels(labels, num_classes, "test")
+    return {**accuracy_dict(scores, labels), "train_loss": losses}

@@ -1,0 +1,266 @@
+"""Contrastive losses of Vi2CLR as pure functions on tensors.
+
+All embeddings are expected to be L2-normalised already (the heads do it); nothing here
+normalises. τ defaults to 0.08 as in the paper.
+
+- :func:`info_nce` — one-directional InfoNCE (positives on the diagonal).
+- :func:`multi_positive_nce` — VideoNCE / ImgNCE: two views per sample, every view of a
+  sample of the same cluster is a positive (MIL-NCE form), optional cross-rank gathering.
+- :func:`center_nce` — CenterNCE: each sample against all (or sampled) cluster centroids,
+  with per-cluster temperature φ.
+- :class:`LossWeights` / :func:`total_loss` — L = w_C·L_C + w_V·L_V + w_I·L_I with switches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+TAU = 0.08
+
+
+def info_nce(q: torch.Tensor, k: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """InfoNCE with positives on the diagonal.
+
+    L = −(1/B) Σ_i log( exp(q_i·k_i/τ) / Σ_j exp(q_i·k_j/τ) )
+
+    Args:
+        q: queries ``(B, D)``.
+        k: keys ``(B, D)``; k_i is the positive of q_i, the other k_j its negatives.
+        tau: temperature τ.
+
+    Returns:
+        Scalar loss.
+    """
+    _check_pair(q, k)
+    logits = q @ k.T / tau
+    return F.cross_entropy(logits, torch.arange(q.shape[0], device=q.device))
+
+
+def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"expected two (B, D) tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def _gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` from all ranks along dim 0; gradients flow back to each rank's own rows
+    (summed over the ranks' losses, as in torch.distributed.nn.functional.all_gather)."""
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x), dim=0)
+
+
+def _gather_no_grad(x: torch.Tensor) -> torch.Tensor:
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def multi_positive_nce(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    groups: torch.Tensor,
+    tau: float = TAU,
+    gather: bool = False,
+) -> torch.Tensor:
+    """Multi-positive (MIL-NCE form) contrastive loss over two views — VideoNCE / ImgNCE.
+
+    The 2B views are ``z = concat(z1, z2)``; view a belongs to sample s(a) with cluster id
+    g(s(a)). With self excluded, P(a) = the views b ≠ a with s(b) = s(a) (a's other view,
+    always) or g(s(b)) = g(s(a)) ≥ 0; N(a) = all other views b ≠ a. Then
+
+        L = −(1/2B) Σ_a log( Σ_{p∈P(a)} e^{z_a·z_p/τ} / Σ_{b≠a} e^{z_a·z_b/τ} ),
+
+    computed with logsumexp. A negative group id (e.g. −1) means "no cluster": that sample's
+    only positive is its own other view. When every sample is its own cluster (all ids
+    distinct or −1) this is exactly the symmetric NT-Xent of SimCLR over 2B views,
+    i.e. the mean over the 2B rows of cross-entropy of ``z @ z.T / τ`` (diagonal removed)
+    with the other view as target.
+
+    Args:
+        z1: first views ``(B, D)``.
+        z2: second views ``(B, D)`` (row i is the same sample as row i of z1).
+        groups: cluster id of each sample ``(B,)`` long; −1 for none.
+        tau: temperature τ.
+        gather: if True and torch.distributed is initialised, views and groups are gathered
+            from all ranks (same B on every rank; views with gradient), so negatives and
+            positives come from the global batch; each rank returns the loss of its own 2B
+            anchors. The gradient reaching a rank's views is the sum over ranks of their
+            losses' gradients, so DDP's averaging over W ranks yields the gradient of the
+            loss averaged over the global batch.
+
+    Returns:
+        Scalar loss.
+    """
+    _check_pair(z1, z2)
+    b = z1.shape[0]
+    if groups.shape != (b,):
+        raise ValueError(f"groups must have shape ({b},), got {tuple(groups.shape)}")
+    groups = groups.to(device=z1.device, dtype=torch.long)
+    ids = torch.arange(b, device=z1.device)
+    anchors = torch.cat([z1, z2], dim=0)  # (2B, D)
+    if gather and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        sizes = _gather_no_grad(torch.tensor([b], device=z1.device))
+        if bool((sizes != b).any()):
+            raise ValueError(f"multi_positive_nce(gather=True) needs the same batch size on every rank, got {sizes.tolist()}")
+        offset = dist.get_rank() * b
+        all1, all2 = _gather_with_grad(z1), _gather_with_grad(z2)
+        all_groups = _gather_no_grad(groups)
+        total = all1.shape[0]
+        cand = torch.cat([all1, all2], dim=0)  # (2WB, D)
+        cand_ids = torch.arange(total, device=z1.device).repeat(2)
+        cand_groups = all_groups.repeat(2)
+        anchor_ids = (ids + offset).repeat(2)
+        # position of each anchor among the candidates, to exclude self
+        self_pos = torch.cat([ids + offset, ids + offset + total])
+    else:
+        cand = anchors
+        cand_ids = ids.repeat(2)
+        cand_groups = groups.repeat(2)
+        anchor_ids = ids.repeat(2)
+        self_pos = torch.arange(2 * b, device=z1.device)
+    anchor_groups = groups.repeat(2)
+
+    logits = anchors @ cand.T / tau  # (2B, C)
+    is_self = torch.zeros_like(logits, dtype=torch.bool)
+    is_self[torch.arange(2 * b, device=z1.device), self_pos] = True
+    same_cluster = (anchor_groups[:, None] == cand_groups[None, :]) & (anchor_groups[:, None] >= 0)
+    positive = ((anchor_ids[:, None] == cand_ids[None, :]) | same_cluster) & ~is_self
+    logits = logits.masked_fill(is_self, float("-inf"))
+    log_pos = torch.logsumexp(logits.masked_fill(~positive, float("-inf")), dim=1)
+    log_all = torch.logsumexp(logits, dim=1)
+    return (log_all - log_pos).mean()
+
+
+def center_nce(
+    z: torch.Tensor,
+    assignments: torch.Tensor,
+    centroids: torch.Tensor,
+    phi: torch.Tensor,
+    num_negatives: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """CenterNCE: contrast each sample with the centroids, cluster k at temperature φ_k.
+
+        L_C = −(1/B) Σ_i log( exp(z_i·c_{s(i)}/φ_{s(i)}) / Σ_k exp(z_i·c_k/φ_k) )
+
+    With ``num_negatives = n`` and K − 1 > n, the sum over k is restricted, per sample and per
+    call, to its own centroid plus n negatives drawn uniformly without replacement from the
+    other K − 1 centroids using ``generator``.
+
+    Args:
+        z: embeddings ``(B, D)``.
+        assignments: cluster s(i) of each sample ``(B,)`` long in [0, K).
+        centroids: unit-norm centroids ``(K, D)``.
+        phi: concentrations φ ``(K,)``, positive.
+        num_negatives: number of sampled negative centroids, or None for all.
+        generator: random source for the sampling (its device is used to draw).
+
+    Returns:
+        Scalar loss.
+    """
+    if z.ndim != 2 or centroids.ndim != 2 or z.shape[1] != centroids.shape[1]:
+        raise ValueError(f"expected z (B, D) and centroids (K, D), got {tuple(z.shape)} and {tuple(centroids.shape)}")
+    k = centroids.shape[0]
+    if phi.shape != (k,):
+        raise ValueError(f"phi must have shape ({k},), got {tuple(phi.shape)}")
+    if assignments.shape != (z.shape[0],):
+        raise ValueError(f"assignments must have shape ({z.shape[0]},), got {tuple(assignments.shape)}")
+    s = assignments.to(device=z.device, dtype=torch.long)
+    if s.numel() and (int(s.min()) < 0 or int(s.max()) >= k):
+        raise ValueError(f"assignments must lie in [0, {k}), got range [{int(s.min())}, {int(s.max())}]")
+    logits = (z @ centroids.T) / phi[None, :]  # (B, K)
+    if num_negatives is None or k - 1 <= num_negatives:
+        return F.cross_entropy(logits, s)
+    if num_negatives < 1:
+        raise ValueError(f"num_negatives must be >= 1 or None, got {num_negatives}")
+    draw_device = generator.device if generator is not None else z.device
+    noise = torch.rand(z.shape[0], k - 1, generator=generator, device=draw_device)
+    neg = noise.topk(num_negatives, dim=1).indices.to(z.device)  # (B, n) in [0, K-1)
+    neg = neg + (neg >= s[:, None]).long()  # skip each sample's own centroid
+    picked = torch.cat([s[:, None], neg], dim=1)  # (B, 1 + n); column 0 is the positive
+    return F.cross_entropy(logits.gather(1, picked), torch.zeros_like(s))
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Switch and weight per term: L = w_C·L_C + w_V·L_V + w_I·L_I (disabled terms skipped)."""
+
+    center: float = 1.0
+    video: float = 1.0
+    image: float = 1.0
+    use_center: bool = True
+    use_video: bool = True
+    use_image: bool = True
+
+    @classmethod
+    def ablation(cls, name: str) -> LossWeights:
+        """Table 6 rows: ``"full"``, ``"img_nce"``, ``"video_nce"``, ``"center_nce"`` (that term only)."""
+        rows = {
+            "full": cls(),
+            "img_nce": cls(use_center=False, use_video=False),
+            "video_nce": cls(use_center=False, use_image=False),
+            "center_nce": cls(use_video=False, use_image=False),
+        }
+        if name not in rows:
+            raise ValueError(f"unknown loss ablation {name!r}; choose one of: {', '.join(rows)}")
+        return rows[name]
+
+
+def total_loss(
+    z_v: tuple[torch.Tensor, torch.Tensor],
+    z_i: tuple[torch.Tensor, torch.Tensor],
+    z_j: tuple[torch.Tensor, torch.Tensor],
+    weights: LossWeights = LossWeights(),
+    *,
+    assignments: torch.Tensor | None = None,
+    centroids: torch.Tensor | None = None,
+    phi: torch.Tensor | None = None,
+    tau: float = TAU,
+    gather: bool = False,
+    num_negatives: int | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Combine the three Vi2CLR terms.
+
+    - ``video_nce`` = multi_positive_nce(z_V of clip 1, z_V of clip 2, groups = assignments)
+    - ``img_nce``   = multi_positive_nce(z_I of frame 1, z_I of frame 2, groups = assignments)
+    - ``center_nce`` = ½ (center_nce(z_J of clip 1) + center_nce(z_J of clip 2))
+    - ``total`` = Σ of the enabled terms times their weights.
+
+    Args:
+        z_v, z_i, z_j: pairs of ``(B, D)`` embeddings for the two clips of each sample.
+        weights: switches and weights.
+        assignments: cluster of each sample ``(B,)`` long, or None (no clustering yet: every
+            sample its own cluster; CenterNCE must then be disabled).
+        centroids, phi: ``(K, D)`` and ``(K,)``, required when CenterNCE is enabled.
+        tau, gather: passed to :func:`multi_positive_nce`.
+        num_negatives, generator: passed to :func:`center_nce`.
+
+    Returns:
+        Dict with the enabled terms (unweighted) and ``"total"``.
+    """
+    if not (weights.use_center or weights.use_video or weights.use_image):
+        raise ValueError("all loss terms are disabled; enable at least one of center/video/image")
+    b = z_v[0].shape[0]
+    groups = assignments if assignments is not None else torch.full((b,), -1, dtype=torch.long, device=z_v[0].device)
+    out: dict[str, torch.Tensor] = {}
+    total = z_v[0].new_zeros(())
+    if weights.use_video:
+        out["video_nce"] = multi_positive_nce(z_v[0], z_v[1], groups, tau=tau, gather=gather)
+        total = total + weights.video * out["video_nce"]
+    if weights.use_image:
+        out["img_nce"] = multi_positive_nce(z_i[0], z_i[1], groups, tau=tau, gather=gather)
+        total = total + weights.image * out["img_nce"]
+    if weights.use_center:
+        if assignments is None or centroids is None or phi is None:
+            raise ValueError("CenterNCE is enabled but assignments, centroids or phi is missing")
+        out["center_nce"] = 0.5 * sum(
+            center_nce(z, assignments, centroids, phi, num_negatives=num_negatives, generator=generator) for z in z_j
+        )
+        total = total + weights.center * out["center_nce"]
+    out["total"] = total
+    return out
