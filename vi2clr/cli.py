@@ -108,6 +108,73 @@ def pretrain(
         _fail(str(exc))
 
 
+# ----------------------------------------------------------------------------- eval
+
+EncodersOpt = Annotated[Optional[Path], typer.Option(
+    "--encoders", help="a pretraining's out_dir holding video_encoder.pt / image_encoder.pt")]
+RandomOpt = Annotated[bool, typer.Option("--random-init", help="randomly initialised encoders (the baseline)")]
+SuiteOpt = Annotated[Optional[str], typer.Option(
+    "--suite", help="take encoders and paper rows from eval_suites.<NAME> (or 'random')")]
+StageOpt = Annotated[Optional[str], typer.Option(help="DVC stage name, recorded as the dvc.stage tag")]
+
+
+def _run_eval(params: Path, overrides: list[str] | None, protocols: list[str], *, suite: str | None,
+              encoders: Path | None, random_init: bool, stage: str | None) -> None:
+    p = _params(params, overrides)
+    from vi2clr.commands.evaluate import EvalError, make_context, run_protocols
+
+    try:
+        ctx = make_context(p, suite=suite, encoders=encoders, random_init=random_init, stage=stage)
+        run_protocols(ctx, protocols or [])
+    except EvalError as exc:
+        _fail(str(exc))
+
+
+def _protocol_command(name: str, doc: str) -> None:
+    def command(params: ParamsOpt = Path("params.yaml"), overrides: SetOpt = None, encoders: EncodersOpt = None,
+                random_init: RandomOpt = False, suite: SuiteOpt = None, stage: StageOpt = None) -> None:
+        _run_eval(params, overrides, [name], suite=suite, encoders=encoders, random_init=random_init, stage=stage)
+
+    command.__doc__ = doc
+    eval_app.command(name)(command)
+
+
+_protocol_command("image-linear", "Tables 1/2/6: linear classifier on the frozen 2D encoder, ImageNet top-1/top-5 "
+                  "(eval.linear; augment=false trains on cached features, the documented fast path).")
+_protocol_command("voc-svm", "Tables 2/6: VOC07 linear SVMs on frozen L2-normalised 2D features, cost by 3-fold "
+                  "CV AP, test mAP with difficult images excluded (eval.svm).")
+_protocol_command("voc-fewshot", "Table 3: VOC07 few-shot SVMs, k positives + 19k negatives per class, "
+                  "k in eval.svm.fewshot_ks, eval.svm.fewshot_samples seeded draws; mean and std of mAP.")
+_protocol_command("semisup", "Table 4: fine-tune the 2D encoder + linear layer on 1% and 10% ImageNet labels "
+                  "(data.imagenet.subset_*pct lists, or generated per class deterministically); top-1/top-5.")
+_protocol_command("retrieval", "Table 5: video retrieval, test queries train, R@k on UCF101 and HMDB51; features "
+                  "before the head, mean over sliding windows, each set mean-centred and L2-normalised.")
+_protocol_command("video-linear", "Table 7 (frozen): linear layer on the frozen 3D encoder, clip-level training, "
+                  "video-level testing over eval.video.test_clips clips; eval.video.datasets.")
+_protocol_command("video-finetune", "Tables 6/7 (fine-tune): the whole 3D encoder + linear layer, clip-level "
+                  "training, video-level testing; eval.video.datasets.")
+_protocol_command("table1", "Table 1: the image linear probe at the epochs of eval.table1_epochs "
+                  "(encoders exported at pretrain.keep_epochs).")
+_protocol_command("probe", "Learning check (not a paper table): logistic regression on frozen features of the "
+                  "Kinetics train split, tested on val, for the synthetic motion and appearance classes.")
+
+
+@eval_app.command("suite")
+def eval_suite(
+    name: Annotated[str, typer.Argument(help="a key of eval_suites in params, or 'random'")],
+    params: ParamsOpt = Path("params.yaml"),
+    overrides: SetOpt = None,
+    stage: StageOpt = None,
+) -> None:
+    """Run every protocol of eval_suites.<NAME> (what a dvc.yaml eval stage runs); one MLflow run
+    each; metrics JSON in reports/eval/<NAME>/metrics.json."""
+    p = _params(params, overrides)
+    spec = p.eval_random if name == "random" else p.eval_suites.get(name)
+    if spec is None:
+        _fail(f"eval_suites.{name}: no such suite (have: random, {', '.join(sorted(p.eval_suites))})", 2)
+    _run_eval(params, overrides, list(spec.protocols), suite=name, encoders=None, random_init=False, stage=stage)
+
+
 # ----------------------------------------------------------------------------- tables / ui
 
 

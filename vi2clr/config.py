@@ -23,22 +23,31 @@ class Strict(BaseModel):
 
 
 class SynthParams(Strict):
-    """Size of the embedded synthetic data set (``vi2clr data synth``)."""
+    """Size of the embedded synthetic data set (``vi2clr data synth``); keywords of ``write_synthetic``."""
 
     root: str = "data/synthetic"
     seed: int = 0
-    num_motion: int = Field(8, ge=2, le=16)
-    num_appearance: int = Field(8, ge=2, le=16)
-    videos_per_class: int = Field(40, ge=2, description="Kinetics train videos per motion class")
-    val_per_class: int = Field(10, ge=1)
-    eval_videos_per_class: int = Field(24, ge=3, description="UCF101 / HMDB51 videos per class")
-    size: int = Field(64, ge=16)
-    num_frames: int = Field(24, ge=4)
-    fps: int = Field(25, ge=1)
+    num_motion: int = Field(8, ge=2, le=10, description="motion classes (video labels)")
+    num_appearance: int = Field(8, ge=2, le=24, description="appearance classes (image labels)")
+    size: int = Field(64, ge=16, description="video height in px (width = 4/3 of it)")
+    num_frames: int = Field(32, ge=4)
+    fps: float = Field(25.0, gt=0)
+    kinetics_train_per_class: int = Field(40, ge=1)
+    kinetics_val_per_class: int = Field(12, ge=1)
+    kinetics_missing: int = Field(2, ge=0, description="annotated videos left out on disk, as in real Kinetics")
+    ucf_groups: int = Field(6, ge=3)
+    ucf_clips_per_group: int = Field(3, ge=1)
+    hmdb_per_class: int = Field(18, ge=3)
     imagenet_train_per_class: int = Field(40, ge=2)
     imagenet_val_per_class: int = Field(10, ge=1)
-    voc_trainval: int = Field(200, ge=20)
-    voc_test: int = Field(200, ge=20)
+    image_size: int = Field(64, ge=16)
+    voc_trainval: int = Field(200, ge=10)
+    voc_test: int = Field(200, ge=10)
+    voc_max_objects: int = Field(3, ge=1)
+    voc_difficult_p: float = Field(0.15, ge=0, lt=1)
+    corrupt: int = Field(0, ge=0, description="truncated Kinetics videos (to see bad input handled)")
+    zero_length: int = Field(0, ge=0, description="empty Kinetics video files")
+    workers: int = Field(2, ge=1)
 
 
 class VideoSetParams(Strict):
@@ -137,12 +146,17 @@ class ClusteringParams(Strict):
 
 
 class AugmentParams(Strict):
+    """Temporally consistent clip augmentation (``ClipAugment``): one draw per clip, all frames alike."""
+
     crop_scale: tuple[float, float] = (0.3, 1.0)
+    ratio: tuple[float, float] = (0.75, 1.3333333333333333)
     flip_p: float = Field(0.5, ge=0, le=1)
+    jitter_strength: float = Field(0.5, ge=0, description="ColorJitter (0.8s, 0.8s, 0.8s, 0.2s), SimCLR style")
     jitter_p: float = Field(0.8, ge=0, le=1)
-    jitter_strength: float = Field(0.5, ge=0)
     grayscale_p: float = Field(0.2, ge=0, le=1)
     blur_p: float = Field(0.5, ge=0, le=1)
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    blur_kernel_frac: float = Field(0.1, gt=0, le=1)
 
 
 class PretrainParams(Strict):
@@ -226,7 +240,7 @@ class EvalParams(Strict):
 
 
 Protocol = Literal["image-linear", "voc-svm", "voc-fewshot", "semisup", "retrieval", "video-linear",
-                   "video-finetune", "table1"]
+                   "video-finetune", "table1", "probe"]
 
 
 class EvalSuiteParams(Strict):

@@ -45,12 +45,26 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
         raise ValueError(f"expected two (B, D) tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
-def _gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``x`` from all ranks along dim 0; gradients flow back to each rank's own rows
-    (summed over the ranks' losses, as in torch.distributed.nn.functional.all_gather)."""
-    from torch.distributed.nn.functional import all_gather
+class _GatherWithGrad(torch.autograd.Function):
+    """Concatenate ``(B, D)`` from all ranks to ``(W·B, D)``; backward sums the incoming
+    gradients over ranks (all_reduce) and hands each rank the rows it contributed."""
 
-    return torch.cat(all_gather(x), dim=0)
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rows = (dist.get_rank() * x.shape[0], (dist.get_rank() + 1) * x.shape[0])
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rows[0] : ctx.rows[1]]
+
+
+def _gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    return _GatherWithGrad.apply(x)
 
 
 def _gather_no_grad(x: torch.Tensor) -> torch.Tensor:
@@ -89,8 +103,8 @@ def multi_positive_nce(
             from all ranks (same B on every rank; views with gradient), so negatives and
             positives come from the global batch; each rank returns the loss of its own 2B
             anchors. The gradient reaching a rank's views is the sum over ranks of their
-            losses' gradients, so DDP's averaging over W ranks yields the gradient of the
-            loss averaged over the global batch.
+            losses' gradients (an all_reduce in the gather's backward), so DDP's averaging
+            over W ranks yields the gradient of the loss averaged over the global batch.
 
     Returns:
         Scalar loss.
@@ -105,7 +119,9 @@ def multi_positive_nce(
     if gather and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         sizes = _gather_no_grad(torch.tensor([b], device=z1.device))
         if bool((sizes != b).any()):
-            raise ValueError(f"multi_positive_nce(gather=True) needs the same batch size on every rank, got {sizes.tolist()}")
+            raise ValueError(
+                f"multi_positive_nce(gather=True) needs the same batch size on every rank, got {sizes.tolist()}"
+            )
         offset = dist.get_rank() * b
         all1, all2 = _gather_with_grad(z1), _gather_with_grad(z2)
         all_groups = _gather_no_grad(groups)

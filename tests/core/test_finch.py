@@ -29,7 +29,9 @@ def blobs(n: int, d: int = 128, seed: int = 0) -> np.ndarray:
 
 
 def reference(x: np.ndarray, **kw):
-    return finch_clust.FINCH(x, distance="cosine", ensure_early_exit=False, ann_threshold=len(x) + 1, verbose=False, **kw)
+    return finch_clust.FINCH(
+        x, distance="cosine", ensure_early_exit=False, ann_threshold=len(x) + 1, verbose=False, **kw
+    )
 
 
 def assert_same_partitions(ours: FinchResult, ref_c: np.ndarray, ref_counts: list[int]) -> None:
@@ -91,19 +93,23 @@ def dense_first_neighbours(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("chunk", [1, 7, 128, 5000])
-def test_blockwise_neighbours_match_dense(dtype, chunk):
+@pytest.mark.parametrize(("n", "chunk"), [(60, 1), (300, 7), (700, 128), (700, 5000)])
+def test_blockwise_neighbours_match_dense(dtype, n, chunk):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((700 if chunk > 1 else 60, 32))
-    x[[10, 400, 650]] = x[3]  # exact duplicates → ties, spread over different tiles
+    x = rng.standard_normal((n, 32))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
+    dup = [n // 7, n // 2, n - 5]
+    x[[3] + dup] = 0.0
+    x[[3] + dup, :4] = 0.5  # exact duplicates with an exact dot product of 1 → ties across tiles
     x = x.astype(torch.empty(0, dtype=dtype).numpy().dtype)
-    k, d = cosine_first_neighbours(torch.from_numpy(x), chunk_size=chunk)
+    k, d = cosine_first_neighbours(torch.from_numpy(x), chunk_size=chunk, num_workers=1)
     k_ref, d_ref = dense_first_neighbours(x)
+    k3, d3 = cosine_first_neighbours(torch.from_numpy(x), chunk_size=chunk, num_workers=3)  # threads share blocks
+    assert torch.equal(k3, k) and torch.equal(d3, d)
     np.testing.assert_array_equal(k.numpy(), k_ref)
-    np.testing.assert_array_equal(d.numpy(), d_ref)
+    np.testing.assert_allclose(d.numpy(), d_ref, rtol=1e-6, atol=1e-7)  # dot products may differ by an ulp
     assert d.dtype == torch.float32 and k.dtype == torch.int64
-    assert k[3] == 10 and k[10] == 3 and k[400] == 3  # lowest index wins ties
+    assert k[3] == dup[0] and k[dup[0]] == 3 and k[dup[2]] == 3  # lowest index wins ties
 
 
 # ---------------------------------------------------------------- options of the original release
@@ -186,6 +192,7 @@ PEAK_RSS_SCRIPT = textwrap.dedent(
     import resource, sys, numpy as np, torch
     from vi2clr.clustering import finch
     n = int(sys.argv[1])
+    torch.set_num_threads(1)
     x = np.random.default_rng(0).standard_normal((n, 128)).astype(np.float32)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     finch(x)

@@ -29,6 +29,9 @@ Options beyond finch-clust:
   components. (finch-clust 0.2.3 has the same option, ``ensure_early_exit``, but it zeroes the
   links in place and scipy keeps explicit zeros as edges, so there it changes nothing; this
   implementation really removes them.)
+
+Both options keep the finch-clust numerics above (the original release keeps later-level
+distances in float64 instead of rounding them to float32; this only matters at near-ties).
 """
 
 from __future__ import annotations

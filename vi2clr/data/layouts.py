@@ -95,6 +95,8 @@ def _walk_files(root: Path, extensions: tuple[str, ...]) -> list[Path]:
 def _kinetics_annotations(root: Path, annotations: Path | str | None, split: str) -> Path:
     if annotations is not None:
         path = Path(annotations)
+        if path.is_dir():
+            path = path / f"{split}.csv"
         if not path.is_file():
             raise LayoutError(f"Kinetics-400 annotations {path}: file not found")
         return path
@@ -112,6 +114,9 @@ def read_kinetics400(
 ) -> Index:
     """Kinetics-400 from its annotation CSV and the downloaded videos.
 
+    ``annotations``: the CSV, or a folder holding ``<split>.csv``; None looks for
+    ``<root>/annotations/<split>.csv`` then ``<root>/<split>.csv``.
+
     CSV columns ``label,youtube_id,time_start,time_end,split[,is_cc]`` (labels may be quoted
     multi-word). Videos: ``<split>/<label>/<ytid>_<start:06d>_<end:06d>.<ext>`` (label folder with
     spaces or underscores), flat ``<ytid>_<start:06d>_<end:06d>.<ext>`` or bare ``<ytid>.<ext>``,
@@ -126,7 +131,10 @@ def read_kinetics400(
         reader = csv.DictReader(f)
         need = {"label", "youtube_id", "time_start", "time_end", "split"}
         if reader.fieldnames is None or not need <= set(reader.fieldnames):
-            raise LayoutError(f"Kinetics-400 annotations {ann}: expected header label,youtube_id,time_start,time_end,split, got {reader.fieldnames}")
+            raise LayoutError(
+                f"Kinetics-400 annotations {ann}: expected header label,youtube_id,time_start,time_end,split, "
+                f"got {reader.fieldnames}"
+            )
         rows = list(reader)
     names = sorted({r["label"] for r in rows}) if classes is None else list(classes)
     class_id = {c: i for i, c in enumerate(names)}
@@ -145,7 +153,10 @@ def read_kinetics400(
         try:
             start, end = int(float(r["time_start"])), int(float(r["time_end"]))
         except ValueError:
-            raise LayoutError(f"Kinetics-400 annotations {ann} line {line_no}: bad time_start/time_end {r['time_start']!r}, {r['time_end']!r}") from None
+            raise LayoutError(
+                f"Kinetics-400 annotations {ann} line {line_no}: bad time_start/time_end "
+                f"{r['time_start']!r}, {r['time_end']!r}"
+            ) from None
         key = f"{r['youtube_id']}_{start:06d}_{end:06d}"
         found = by_stem.get(key) or by_stem.get(r["youtube_id"])
         if not found:

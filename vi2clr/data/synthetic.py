@@ -303,7 +303,9 @@ def _write_imagenet(root: Path, p: dict[str, Any]) -> dict[str, Any]:
             "subsets": subsets}
 
 
-def _voc_objects(rng: np.random.Generator, num_appearance: int, aspect: float, max_objects: int, difficult_p: float) -> tuple[list[tuple], list[int]]:
+def _voc_objects(
+    rng: np.random.Generator, num_appearance: int, aspect: float, max_objects: int, difficult_p: float
+) -> tuple[list[tuple], list[int]]:
     """1..max_objects distinct appearances; each (appearance, cx, cy, radius); labels 1, or 0 if small (difficult)."""
     k = int(rng.integers(1, min(max_objects, num_appearance) + 1))
     apps = rng.choice(num_appearance, size=k, replace=False)

@@ -51,13 +51,14 @@ def _odd_kernel(size: int, fraction: float) -> int:
 
 
 class ClipAugment:
-    """Random spatial augmentation shared by all frames of a clip (SimCLR-style defaults).
+    """Random spatial augmentation shared by all frames of a clip (SimCLR-style colour, crop area ≥ 0.3).
 
     Args:
         size: output side S.
-        scale, ratio: RandomResizedCrop area fraction and aspect range.
+        crop_scale, ratio: RandomResizedCrop area fraction and aspect range.
         flip_p: horizontal flip probability.
-        jitter: ColorJitter (brightness, contrast, saturation, hue); applied with ``jitter_p``.
+        jitter_strength: SimCLR colour strength s → ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s),
+            applied with ``jitter_p``; ``jitter`` (brightness, contrast, saturation, hue) overrides it.
         grayscale_p: RandomGrayscale probability.
         blur_p, blur_sigma, blur_kernel_frac: GaussianBlur probability, sigma range and kernel
             size as a fraction of S (rounded up to odd).
@@ -69,24 +70,26 @@ class ClipAugment:
     def __init__(
         self,
         size: int = 128,
-        scale: tuple[float, float] = (0.08, 1.0),
+        crop_scale: tuple[float, float] = (0.3, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         flip_p: float = 0.5,
-        jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1),
+        jitter_strength: float = 0.5,
         jitter_p: float = 0.8,
         grayscale_p: float = 0.2,
         blur_p: float = 0.5,
         blur_sigma: tuple[float, float] = (0.1, 2.0),
         blur_kernel_frac: float = 0.1,
+        jitter: tuple[float, float, float, float] | None = None,
     ) -> None:
         for name, p in (("flip_p", flip_p), ("jitter_p", jitter_p), ("grayscale_p", grayscale_p), ("blur_p", blur_p)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {p}")
         self.size = size
-        b, c, s, h = jitter
+        st = jitter_strength
+        b, c, s, h = jitter if jitter is not None else (0.8 * st, 0.8 * st, 0.8 * st, 0.2 * st)
         self.spatial = v2.Compose(
             [
-                v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True),
+                v2.RandomResizedCrop(size, scale=tuple(crop_scale), ratio=tuple(ratio), antialias=True),
                 v2.RandomHorizontalFlip(flip_p),
                 v2.RandomApply([v2.ColorJitter(b, c, s, h)], p=jitter_p),
                 v2.RandomGrayscale(grayscale_p),
@@ -125,17 +128,25 @@ class ClipEval:
 
 
 def light_clip_augment(size: int = 128) -> ClipAugment:
-    """Light augmentation for supervised clip training: crop (area ≥ 0.3) + flip only."""
-    return ClipAugment(size, scale=(0.3, 1.0), jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
+    """Light augmentation for supervised clip training: crop (area ≥ 0.5) + flip only."""
+    return ClipAugment(size, crop_scale=(0.5, 1.0), jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
 
 
 def image_train_transform(size: int = 224, scale: tuple[float, float] = (0.08, 1.0)) -> v2.Transform:
     """PIL image → float ``(3, S, S)``: RandomResizedCrop + flip + normalise (linear/semi-sup training)."""
     return v2.Compose(
-        [v2.ToImage(), v2.RandomResizedCrop(size, scale=scale, antialias=True), v2.RandomHorizontalFlip(), _normalise(), v2.ToPureTensor()]
+        [
+            v2.ToImage(),
+            v2.RandomResizedCrop(size, scale=scale, antialias=True),
+            v2.RandomHorizontalFlip(),
+            _normalise(),
+            v2.ToPureTensor(),
+        ]
     )
 
 
 def image_eval_transform(size: int = 224, resize: int | None = None) -> v2.Transform:
     """PIL image → float ``(3, S, S)``: resize short side to ``resize`` (default ⌊S·8/7⌋), centre crop, normalise."""
-    return v2.Compose([v2.ToImage(), v2.Resize(resize or int(size * 8 / 7), antialias=True), v2.CenterCrop(size), _normalise(), v2.ToPureTensor()])
+    return v2.Compose(
+        [v2.ToImage(), v2.Resize(resize or int(size * 8 / 7), antialias=True), v2.CenterCrop(size), _normalise(), v2.ToPureTensor()]
+    )

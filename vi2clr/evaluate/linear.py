@@ -24,6 +24,7 @@ from vi2clr.evaluate.classify import (
     accuracy_dict,
     ce_epoch,
     check_labels,
+    group_mean_by_index,
     multistep_sgd,
     predict,
     train_epoch,
@@ -54,6 +55,7 @@ def train_linear_on_features(
     seed: int = 0,
     standardize: bool = True,
     progress: Progress | None = None,
+    test_index: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Logistic regression by SGD on fixed features.
 
@@ -62,6 +64,8 @@ def train_linear_on_features(
     so still a linear classifier of the raw features; it only conditions SGD so one lr fits
     encoders of any feature scale). Loss = mean CE(W x + b, y), SGD(momentum, weight decay),
     lr ×0.1 at each milestone epoch, mini-batches reshuffled every epoch.
+    With `test_index` (M,) (the video id of each test clip), softmax scores are averaged per
+    video before top-k (video-level testing).
     Returns dict(top1, top5, train_loss: list of per-epoch mean losses).
     """
     xtr = torch.as_tensor(np.asarray(train_x, dtype=np.float32))
@@ -92,6 +96,9 @@ def train_linear_on_features(
                 progress(epoch, {"train_loss": losses[-1], "lr": opt.param_groups[0]["lr"]})
     with torch.no_grad():
         scores = head(xte).numpy()
+    if test_index is not None:
+        scores, yte, _ = group_mean_by_index(torch.as_tensor(scores).softmax(dim=1).numpy(), yte,
+                                             np.asarray(test_index))
     return {**accuracy_dict(scores, yte), "train_loss": losses}
 
 

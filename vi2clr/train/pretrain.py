@@ -293,7 +293,9 @@ def train_one_epoch(p: Params, net: torch.nn.Module, optimizer: torch.optim.Opti
     """One pass over cluster-aware batches. A non-finite loss skips its step (all ranks agree);
     ``max_nonfinite`` in a row stops the run with a checkpoint of the last good epoch."""
     cfg = p.pretrain
-    sampler = ClusterAwareBatchSampler(state.assignments.numpy(), cfg.batch_size, cfg.clustering.group_size,
+    # Instance discrimination (warm-up) has no clusters to group by: plain shuffled batches.
+    group_size = cfg.clustering.group_size if state.centroids is not None else 1
+    sampler = ClusterAwareBatchSampler(state.assignments.numpy(), cfg.batch_size, group_size,
                                        num_replicas=d.world_size, rank=d.rank, seed=cfg.seed)
     sampler.set_epoch(epoch)
     dataset.set_epoch(epoch)
@@ -375,8 +377,8 @@ def _truncate_history(path: Path, start_epoch: int) -> None:
 
 def _append_history(path: Path, epoch: int, state: ClusterState, m: dict[str, float]) -> None:
     row = {"epoch": epoch, "num_clusters": state.num_clusters, "lr": m.get("epoch/lr"),
-           "clips_per_s": m.get("throughput/clips_per_s"), "nmi_motion": m.get("cluster/nmi_motion"),
-           "nmi_appearance": m.get("cluster/nmi_appearance")}
+           "clips_per_s": m.get("throughput/clips_per_s"), "nmi_motion": m.get("cluster/motion_nmi"),
+           "nmi_appearance": m.get("cluster/appearance_nmi")}
     row.update({f"loss_{k}": m.get(f"epoch/loss_{k}") for k in ("center", "video", "image", "total")})
     with open(path, "a") as fh:
         fh.write(",".join("" if row[c] is None else f"{row[c]:.6g}" for c in HISTORY_COLUMNS) + "\n")

@@ -1,0 +1,107 @@
+"""torch Datasets: pretraining pairs, centre clips, evaluation clips, images, bad files, loader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vi2clr.data.datasets import (
+    ImageFolderIndex,
+    PretrainClips,
+    SkippedItem,
+    VideoClips,
+    batch_len,
+    collate_skip_bad,
+    make_loader,
+)
+from vi2clr.data.layouts import read_imagenet, read_kinetics400, read_ucf101, read_voc2007
+from vi2clr.data.transforms import image_eval_transform
+
+T, S = 8, 24
+
+
+@pytest.fixture(scope="module")
+def k400(synth):
+    return read_kinetics400(synth / "kinetics400", split="train")
+
+
+def test_pretrain_item_has_two_augmented_clips_and_their_middle_frames(k400):
+    item = PretrainClips(k400, num_frames=T, size=S, seed=0)[3]
+    assert set(item) == {"video1", "video2", "image1", "image2", "index"} and item["index"] == 3
+    assert item["video1"].shape == item["video2"].shape == (3, T, S, S)
+    assert item["image1"].shape == (3, S, S) and item["image1"].dtype == torch.float32
+    assert torch.equal(item["image1"], item["video1"][:, T // 2])
+    assert torch.equal(item["image2"], item["video2"][:, T // 2])
+    assert not torch.equal(item["video1"], item["video2"])  # independent crops and augmentations
+
+
+def test_pretrain_items_are_reproducible_per_seed_and_epoch(k400):
+    ds = PretrainClips(k400, num_frames=T, size=S, seed=0)
+    first = ds[1]["video1"]
+    assert torch.equal(first, PretrainClips(k400, num_frames=T, size=S, seed=0)[1]["video1"])
+    assert not torch.equal(first, PretrainClips(k400, num_frames=T, size=S, seed=1)[1]["video1"])
+    ds.set_epoch(1)
+    assert ds.epoch == 1 and not torch.equal(first, ds[1]["video1"])
+    state = torch.get_rng_state()
+    ds[2]
+    assert torch.equal(state, torch.get_rng_state())  # the global torch RNG is left alone
+
+
+def test_centre_mode_is_deterministic(k400):
+    ds = PretrainClips(k400, num_frames=T, size=S, mode="center")
+    a, b = ds[0], ds[0]
+    assert set(a) == {"video", "image", "index"} and a["video"].shape == (3, T, S, S)
+    assert torch.equal(a["video"], b["video"]) and torch.equal(a["image"], a["video"][:, T // 2])
+
+
+def test_bad_files_are_skipped_with_one_warning_each(synth_bad):
+    index = read_kinetics400(synth_bad / "kinetics400", split="train")
+    ds = PretrainClips(index, num_frames=T, size=S)
+    with pytest.warns(RuntimeWarning, match="skipping unreadable file") as record:
+        items = [ds[i] for i in range(len(ds))] + [ds[0], ds[1]]
+    bad = [it for it in items if isinstance(it, SkippedItem)]
+    assert len({b.path for b in bad}) == 2 and len(record) == 2  # truncated + zero-length, warned once
+    assert any("empty file" in b.reason for b in bad)
+    batch = collate_skip_bad(items[:4] + [None])
+    assert batch["skipped"] == 3 and batch_len(batch) == 2 and len(batch["skipped_paths"]) == 3
+    assert batch["video1"].shape == (2, 3, T, S, S)
+
+
+def test_all_bad_batch_has_zero_items():
+    batch = collate_skip_bad([None, SkippedItem(0, "x.mp4", "empty file (0 bytes)")])
+    assert batch_len(batch) == 0 and batch["skipped"] == 2 and batch["skipped_paths"] == ["<unknown>", "x.mp4"]
+
+
+def test_loader_with_workers_gives_the_same_batches_as_without(k400):
+    # items depend on (seed, epoch, index) only; set_epoch reaches persistent workers
+    ds = PretrainClips(k400, num_frames=4, size=16, seed=0)
+    parallel = make_loader(ds, 4, num_workers=2, persistent_workers=True, seed=5)
+    first_batches = []
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        got = [b["video1"] for b in parallel]
+        expected = [b["video1"] for b in make_loader(ds, 4, seed=5)]
+        assert len(got) == 2 and all(torch.equal(a, b) for a, b in zip(got, expected)), epoch
+        first_batches.append(got[0])
+    assert not torch.equal(*first_batches)
+
+
+def test_video_clips_train_test_and_windows(synth):
+    index = read_ucf101(synth / "ucf101", 1)
+    train = VideoClips(index, num_frames=4, size=S, mode="train")[0]
+    assert train["video"].shape == (3, 4, S, S) and train["label"] == index.samples[0].label
+    test = VideoClips(index, num_frames=4, size=S, mode="test", clips_per_video=3)[1]
+    assert test["video"].shape == (3, 3, 4, S, S) and test["index"] == 1
+    windows = VideoClips(index, num_frames=4, size=S, mode="windows", window_stride=2)[0]
+    assert windows["video"].shape == (5, 3, 4, S, S)  # 12 frames: starts 0, 2, 4, 6, 8
+    capped = VideoClips(index, num_frames=4, size=S, mode="windows", window_stride=2, max_windows=2)[0]
+    assert capped["video"].shape[0] == 2
+
+
+def test_image_datasets_for_imagenet_and_voc(synth):
+    inet = ImageFolderIndex(read_imagenet(synth / "imagenet", "val"), image_eval_transform(S))
+    item = inet[0]
+    assert item["image"].shape == (3, S, S) and item["label"] == 0 and "targets" not in item
+    voc = ImageFolderIndex(read_voc2007(synth / "voc2007", "test"), image_eval_transform(S))
+    batch = next(iter(make_loader(voc, batch_size=4)))
+    assert batch["targets"].shape == (4, 4) and batch["image"].shape == (4, 3, S, S) and batch["skipped"] == 0

@@ -1,0 +1,255 @@
+"""Readers of the official layouts → one uniform index; the index's own guarantees."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vi2clr.data import video as video_module
+from vi2clr.data.layouts import (
+    VOC_CLASSES,
+    Index,
+    LayoutError,
+    Sample,
+    make_kinetics_subset,
+    make_semisup_subset,
+    materialize_subset,
+    probe_index,
+    read_hmdb51,
+    read_imagenet,
+    read_kinetics400,
+    read_layout,
+    read_ucf101,
+    read_voc2007,
+)
+
+# ----------------------------------------------------------------------------- Kinetics-400
+
+
+def test_kinetics_nested_layout_with_quoted_labels_and_a_missing_video(synth):
+    index = read_kinetics400(synth / "kinetics400", split="train")
+    assert len(index) == 4 * 2 and len(index.missing) == 1
+    assert index.classes == sorted(index.classes) and "spinning, in place" in index.classes
+    assert all(index.resolve(s).is_file() for s in index.samples)
+    assert all(s.path.startswith(f"train/{s.label_name}/") for s in index.samples)
+    assert '"spinning, in place"' in (synth / "kinetics400/annotations/train.csv").read_text()
+    val = read_kinetics400(synth / "kinetics400", synth / "kinetics400/annotations/val.csv", "val")
+    assert len(val) == 4 and val.classes == index.classes
+    assert read_kinetics400(synth / "kinetics400", synth / "kinetics400/annotations", "val").digest() == val.digest()
+
+
+def _write_csv(path: Path, rows: list[str]) -> Path:
+    path.write_text("label,youtube_id,time_start,time_end,split,is_cc\n" + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_kinetics_flat_and_bare_ytid_layouts_in_mkv_and_webm(tmp_path, videos):
+    shutil.copy(videos["mkv"], tmp_path / "abcdefghijk_000010_000020.mkv")
+    shutil.copy(videos["webm"], tmp_path / "-bcdefghijk.webm")  # bare <ytid>.<ext>, as in some mirrors
+    ann = _write_csv(tmp_path / "k.csv", ['"air drumming",abcdefghijk,10,20,train,0',
+                                          '"abseiling, rock",-bcdefghijk,0.0,10.0,train,1',
+                                          "archery,zzzzzzzzzzz,5,15,train,0", "archery,yyyyyyyyyyy,5,15,val,0"])
+    index = read_kinetics400(tmp_path, ann, "train")
+    assert index.classes == ["abseiling, rock", "air drumming", "archery"]
+    assert [(s.path, s.label) for s in index.samples] == [("abcdefghijk_000010_000020.mkv", 1), ("-bcdefghijk.webm", 0)]
+    assert index.missing == ["zzzzzzzzzzz_000005_000015"]
+
+
+def test_kinetics_label_folders_with_underscores(tmp_path, videos):
+    (tmp_path / "train" / "air_drumming").mkdir(parents=True)
+    shutil.copy(videos["mp4"], tmp_path / "train/air_drumming/abcdefghijk_000010_000020.mp4")
+    ann = _write_csv(tmp_path / "train.csv", ['"air drumming",abcdefghijk,10,20,train,0'])
+    index = read_kinetics400(tmp_path, split="train")
+    assert index.samples[0].path == "train/air_drumming/abcdefghijk_000010_000020.mp4" and ann.is_file()
+
+
+def test_kinetics_bad_structure_fails_in_one_line(tmp_path):
+    with pytest.raises(LayoutError, match=r"expected annotations/train.csv"):
+        read_kinetics400(tmp_path, split="train")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(LayoutError, match="expected header label,youtube_id"):
+        read_kinetics400(tmp_path, bad, "train")
+
+
+# ----------------------------------------------------------------------------- UCF101 / HMDB51
+
+
+def test_ucf101_splits_from_crlf_lists_and_labels_from_folders(synth):
+    lists = synth / "ucf101/ucfTrainTestlist"
+    assert b"\r\n" in (lists / "trainlist01.txt").read_bytes() and b"\r\n" in (lists / "classInd.txt").read_bytes()
+    for split_no in (1, 2, 3):
+        index = read_ucf101(synth / "ucf101", split_no)
+        counts = index.counts()
+        assert sum(counts["train"].values()) == 8 and sum(counts["test"].values()) == 4 and not index.missing
+    odd = [s for s in index.samples if "/v_Riseup_" in s.path]  # file spelled differently from its folder
+    assert odd and all(s.label_name == "RiseUp" and index.classes[s.label] == "RiseUp" for s in odd)
+    assert index.classes == ["SlideSideways", "RiseUp", "FallDown", "SpinInPlace"]  # classInd order
+
+
+def test_ucf101_missing_class_index_is_named(tmp_path):
+    (tmp_path / "ucfTrainTestlist").mkdir()
+    (tmp_path / "UCF-101").mkdir()
+    with pytest.raises(LayoutError, match=rf"UCF101 root {tmp_path}: expected ucfTrainTestlist/classInd.txt$"):
+        read_ucf101(tmp_path)
+
+
+def test_hmdb51_tags_train_test_and_unused(synth):
+    index = read_hmdb51(synth / "hmdb51", split_no=1)
+    counts = index.counts()
+    # 3 videos per class: one each tagged 1 (train), 2 (test) and 0 (unused)
+    assert all(n == 1 for n in counts["train"].values()) and all(n == 1 for n in counts["test"].values())
+    split_file = synth / "hmdb51/testTrainMulti_7030_splits" / f"{index.classes[0]}_test_split1.txt"
+    unused = [line.split()[0] for line in split_file.read_text().splitlines() if line.split()[1] == "0"]
+    assert unused and not any(s.path.endswith(unused[0]) for s in index.samples)
+    with pytest.raises(LayoutError, match="expected folder testTrainMulti_7030_splits/"):
+        read_hmdb51(synth / "ucf101")
+
+
+# ----------------------------------------------------------------------------- ImageNet
+
+
+def test_imagenet_splits_and_public_subset_lists(synth):
+    train, val = read_imagenet(synth / "imagenet", "train"), read_imagenet(synth / "imagenet", "val")
+    assert len(train) == 16 and len(val) == 8 and train.classes == val.classes == [f"n{a:08d}" for a in range(1, 5)]
+    sub = read_imagenet(synth / "imagenet", "train", synth / "imagenet/subsets/10percent.txt")
+    assert len(sub) == 4 and set(s.label for s in sub.samples) == {0, 1, 2, 3} and not sub.missing
+    names = make_semisup_subset(train, 0.5, seed=3)
+    assert names == make_semisup_subset(train, 0.5, seed=3) and len(names) == 8
+    assert all(n.startswith(n.split("_")[0] + "_") and n.endswith(".JPEG") for n in names)
+    assert names != make_semisup_subset(train, 0.5, seed=4)
+
+
+def test_imagenet_subset_name_without_class_is_an_error(synth, tmp_path):
+    bad = tmp_path / "sub.txt"
+    bad.write_text("n99999999_1.JPEG\n")
+    with pytest.raises(LayoutError, match="no class folder n99999999/"):
+        read_imagenet(synth / "imagenet", "train", bad)
+    with pytest.raises(LayoutError, match="expected folder train/<wnid>/"):
+        read_imagenet(tmp_path, "train")
+
+
+# ----------------------------------------------------------------------------- VOC2007
+
+
+def test_voc_multilabel_targets_keep_difficult_distinct(synth):
+    index = read_voc2007(synth / "voc2007", "trainval")
+    assert len(index) == 12 and index.classes == sorted(index.classes)  # synthetic class names: sorted
+    targets = np.array([s.targets for s in index.samples])
+    assert targets.shape == (12, 4) and set(np.unique(targets)) <= {-1, 0, 1}
+    assert (targets >= 0).any(axis=1).all()  # every image holds at least one object
+    test = np.array([s.targets for s in read_voc2007(synth / "voc2007", "test").samples])
+    assert (np.concatenate([targets, test]) == 0).any()  # some small objects are marked difficult
+    assert all(s.label == -1 for s in index.samples)
+
+
+def _fake_voc(root: Path, classes: tuple[str, ...]) -> None:
+    main = root / "VOCdevkit/VOC2007/ImageSets/Main"
+    main.mkdir(parents=True)
+    jpegs = root / "VOCdevkit/VOC2007/JPEGImages"
+    jpegs.mkdir(parents=True)
+    for image_id in ("000005", "000007"):
+        Image.new("RGB", (8, 6)).save(jpegs / f"{image_id}.jpg")
+    for k, name in enumerate(classes):
+        rows = {0: "000005  1\n000007  0\n", 1: "000005 -1\n000007  1\n"}.get(k, "000005 -1\n000007 -1\n")
+        (main / f"{name}_test.txt").write_text(rows)
+
+
+def test_voc_standard_class_order_and_two_space_lines(tmp_path):
+    _fake_voc(tmp_path, tuple(reversed(VOC_CLASSES)))
+    index = read_voc2007(tmp_path, "test")
+    assert index.classes == list(VOC_CLASSES)
+    by_id = {s.path[-10:-4]: s.targets for s in index.samples}
+    tv, sofa = VOC_CLASSES.index("tvmonitor"), VOC_CLASSES.index("train")  # reversed: tvmonitor first
+    assert by_id["000005"][tv] == 1 and by_id["000007"][tv] == 0 and by_id["000007"][sofa] == 1
+
+
+# ----------------------------------------------------------------------------- dispatch, subsets
+
+
+def test_read_layout_dispatches_by_name(synth):
+    assert read_layout("ucf101", synth / "ucf101", split_no=2).name == "ucf101-split2"
+    with pytest.raises(ValueError, match="unknown layout 'k700'"):
+        read_layout("k700", synth)
+
+
+def test_kinetics_subset_is_deterministic_and_relabelled(synth):
+    index = read_kinetics400(synth / "kinetics400", split="train")
+    sub = make_kinetics_subset(index, num_classes=2, per_class=1, seed=7)
+    assert sub.digest() == make_kinetics_subset(index, 2, 1, seed=7).digest()
+    assert len(sub) == 2 and sub.classes == sorted(sub.classes) and [s.label for s in sub.samples] == [0, 1]
+    assert all(sub.classes[s.label] == s.label_name for s in sub.samples)
+
+
+def test_materialized_subset_is_a_self_contained_folder(synth, tmp_path):
+    sub = make_kinetics_subset(read_kinetics400(synth / "kinetics400", split="train"), 2, 1, seed=0)
+    copy = materialize_subset(sub, tmp_path / "k400sub")
+    assert all(copy.resolve(s).is_file() for s in copy.samples) and copy.digest() == sub.digest()
+    assert (tmp_path / "k400sub/synthetic_meta.csv").is_file()
+
+
+# ----------------------------------------------------------------------------- the index itself
+
+
+def _index(root: Path, *paths: str) -> Index:
+    return Index("t", root, ["a"], [Sample(p, 0, "a", "train") for p in paths])
+
+
+def test_resolve_rejects_paths_outside_the_root(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "secret.mp4").write_bytes(b"x")
+    (root / "link.mp4").symlink_to(tmp_path / "secret.mp4")
+    (root / "ok.mp4").write_bytes(b"x")
+    index = _index(root, "ok.mp4", "../secret.mp4", str(tmp_path / "secret.mp4"), "link.mp4")
+    assert index.resolve(index.samples[0]) == root.resolve() / "ok.mp4"
+    for sample in index.samples[1:]:
+        with pytest.raises(ValueError, match=rf"index entry .* root {root.resolve()}") as info:
+            index.resolve(sample)
+        assert "\n" not in str(info.value)
+
+
+def test_save_load_roundtrip_with_relative_root_and_override(synth, tmp_path):
+    index = read_ucf101(synth / "ucf101", 1)
+    path = index.save(tmp_path / "idx" / "ucf.jsonl")
+    header = path.read_text().splitlines()[0]
+    assert str(tmp_path) not in header  # no absolute paths in the versioned file
+    loaded = Index.load(path)
+    assert loaded.root == (synth / "ucf101").resolve() and loaded.digest() == index.digest()
+    assert loaded.samples[0].extra == index.samples[0].extra
+    assert Index.load(path, root=tmp_path).root == tmp_path
+
+
+def test_digest_is_stable_and_sensitive(synth):
+    a, b = read_hmdb51(synth / "hmdb51", 1), read_hmdb51(synth / "hmdb51", 1)
+    assert a.digest() == b.digest() and a.digest() != read_hmdb51(synth / "hmdb51", 2).digest()
+    b.samples[0].label = 1 - b.samples[0].label
+    assert a.digest() != b.digest()
+    b = read_hmdb51(synth / "hmdb51", 1)
+    b.samples[0].extra["num_frames"] = 99  # probed facts are not part of the identity
+    assert a.digest() == b.digest()
+
+
+def test_select_and_counts(synth):
+    index = read_ucf101(synth / "ucf101", 1)
+    test = index.select("test")
+    assert {s.split for s in test.samples} == {"test"} and test.classes == index.classes
+    assert index.counts()["test"] == test.counts()["test"]
+
+
+def test_probe_index_caches_beside_the_index(synth, tmp_path, monkeypatch):
+    index = read_ucf101(synth / "ucf101", 1)
+    cache = tmp_path / "ucf.probe.json"
+    probe_index(index, cache)
+    assert all(s.extra["num_frames"] == 12 and s.extra["height"] == 32 for s in index.samples)
+
+    def fail(path):
+        raise AssertionError(f"{path} probed again")
+
+    monkeypatch.setattr(video_module, "probe_video", fail)
+    again = probe_index(read_ucf101(synth / "ucf101", 1), cache)
+    assert again.samples[0].extra["fps"] == pytest.approx(25.0)
