@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -126,8 +127,10 @@ def _run_eval(params: Path, overrides: list[str] | None, protocols: list[str], *
     try:
         ctx = make_context(p, suite=suite, encoders=encoders, random_init=random_init, stage=stage)
         run_protocols(ctx, protocols or [])
-    except EvalError as exc:
-        _fail(str(exc))
+    except (EvalError, ValueError) as exc:  # bad checkpoint, split, class counts: one line for the user
+        if os.environ.get("VI2CLR_DEBUG"):
+            raise
+        _fail(str(exc).strip().splitlines()[0] + "  (VI2CLR_DEBUG=1 shows the traceback)")
 
 
 def _protocol_command(name: str, doc: str) -> None:

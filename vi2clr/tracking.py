@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import subprocess
+import time
 import urllib.request
 import warnings
 from pathlib import Path
@@ -87,7 +88,9 @@ def _reachable(uri: str, timeout: float = 3.0) -> str | None:
 class Tracker:
     """One MLflow run, or nothing: a disabled tracker (rank > 0, store down) accepts every call.
 
-    A store failure is reported once and turns the tracker off; training goes on.
+    Uses an ``MlflowClient`` bound to this run's store, never mlflow's process-global state, so
+    two trackers (or a tracker and a child process) cannot log to each other's store. A store
+    failure is reported once and turns the tracker off; training goes on.
     """
 
     def __init__(self, *, enabled: bool = True, params: Params | None = None, experiment: str | None = None,
@@ -95,7 +98,7 @@ class Tracker:
         self.enabled = enabled
         self.run_id: str | None = None
         self.uri = tracking_uri(params)
-        self._mlflow = None
+        self._client = None
         if not enabled:
             return
         reason = _reachable(self.uri)
@@ -103,16 +106,28 @@ class Tracker:
             self._disable(f"tracking store {self.uri} unreachable ({reason})")
             return
         try:
-            import mlflow
+            from mlflow.tracking import MlflowClient
 
-            mlflow.set_tracking_uri(self.uri)
+            client = MlflowClient(self.uri)
             name = experiment or (params.tracking.experiment if params else "vi2clr")
-            if mlflow.get_experiment_by_name(name) is None:
-                mlflow.create_experiment(name)
-            mlflow.set_experiment(name)
-            run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, tags=tags or {})
-            self.run_id = run.info.run_id
-            self._mlflow = mlflow
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                # A local store keeps artifacts beside it; a server decides for itself (proxied artifacts).
+                location = None
+                if self.uri.startswith("sqlite:///"):
+                    location = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+                exp_id = client.create_experiment(name, artifact_location=location)
+            else:
+                exp_id = exp.experiment_id
+            if run_id:
+                client.update_run(run_id, status="RUNNING")
+                if tags:
+                    for key, value in tags.items():
+                        client.set_tag(run_id, key, value)
+                self.run_id = run_id
+            else:
+                self.run_id = client.create_run(exp_id, run_name=run_name, tags=tags or {}).info.run_id
+            self._client = client
         except Exception as exc:  # noqa: BLE001
             self._disable(f"tracking store {self.uri} failed ({exc.__class__.__name__}: {exc})")
 
@@ -120,30 +135,37 @@ class Tracker:
         if self.enabled:
             warnings.warn(f"MLflow tracking off for this run: {why}; training continues", stacklevel=3)
         self.enabled = False
-        self._mlflow = None
+        self._client = None
 
     def _call(self, fn: str, *args: Any, **kwargs: Any) -> None:
-        if self._mlflow is None:
+        if self._client is None:
             return
         try:
-            getattr(self._mlflow, fn)(*args, **kwargs)
+            getattr(self._client, fn)(self.run_id, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001
             self._disable(f"{fn} failed ({exc.__class__.__name__}: {exc})")
 
     def log_params(self, params: Params | dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
         flat = flatten(params)
-        items = {k: ("null" if v is None else str(v))[:6000] for k, v in flat.items()}
-        keys = sorted(items)
-        for i in range(0, len(keys), 100):
-            self._call("log_params", {k: items[k] for k in keys[i : i + 100]})
+        items = [Param(k, ("null" if v is None else str(v))[:6000]) for k, v in sorted(flat.items())]
+        for i in range(0, len(items), 100):
+            self._call("log_batch", params=items[i : i + 100])
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        self._call("set_tags", {k: str(v) for k, v in tags.items() if v is not None})
+        from mlflow.entities import RunTag
+
+        self._call("log_batch", tags=[RunTag(k, str(v)) for k, v in tags.items() if v is not None])
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
-        if clean:
-            self._call("log_metrics", clean, step=step)
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        clean = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()
+                 if v is not None and math.isfinite(float(v))]
+        for i in range(0, len(clean), 500):
+            self._call("log_batch", metrics=clean[i : i + 500])
 
     def log_artifact(self, path: Path | str, artifact_path: str | None = None) -> None:
         self._call("log_artifact", str(path), artifact_path=artifact_path)
@@ -152,8 +174,8 @@ class Tracker:
         self._call("log_dict", data, name)
 
     def end(self, status: str = "FINISHED") -> None:
-        self._call("end_run", status=status)
-        self._mlflow = None
+        self._call("set_terminated", status=status)
+        self._client = None
 
     def __enter__(self) -> "Tracker":
         return self

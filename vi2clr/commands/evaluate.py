@@ -232,9 +232,14 @@ def _voc_features(ctx: EvalContext) -> tuple[dict, dict, Index, dict]:
     p = ctx.params
     encoder, meta, digest = ctx.encoder("image")
     trainval, test = image_index(p, "voc2007", "trainval"), image_index(p, "voc2007", "test")
-    tr = image_features(ctx, encoder, digest, trainval)
-    te = image_features(ctx, encoder, digest, test)
+    tr = _with_voc_targets(image_features(ctx, encoder, digest, trainval), trainval)
+    te = _with_voc_targets(image_features(ctx, encoder, digest, test), test)
     return tr, te, trainval, meta
+
+
+def _with_voc_targets(feats: dict, index: Index) -> dict:
+    """Replace the class labels by the VOC target rows {1, -1, 0} (N, C) of the same samples."""
+    return {**feats, "labels": np.array([index.samples[i].targets for i in feats["ids"]], dtype=np.int64)}
 
 
 def voc_svm(ctx: EvalContext) -> dict:

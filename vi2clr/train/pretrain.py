@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
+import os
 import random
 import shutil
 import time
@@ -42,6 +42,10 @@ CHECKPOINT_FORMAT = "vi2clr-pretrain/1"
 
 class PretrainError(RuntimeError):
     """A run that cannot start or go on; the message is one line for the user."""
+
+
+class NonFiniteStop(PretrainError):
+    """Too many non-finite losses in a row."""
 
 
 @dataclass
@@ -245,8 +249,18 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
                 _save_clusters(out, epoch, cluster_state)
 
             # (d): one epoch of the three losses on cluster-aware batches
-            stats, global_step = train_one_epoch(p, net, optimizer, scaler, train_set, cluster_state, d, epoch,
-                                                 tracker, global_step, use_amp, amp_dtype)
+            _dump_clusters_for_tests(cluster_state, epoch, d.rank)
+            try:
+                stats, global_step = train_one_epoch(p, net, optimizer, scaler, train_set, cluster_state, d, epoch,
+                                                     tracker, global_step, use_amp, amp_dtype)
+            except NonFiniteStop as stop:
+                if d.is_main:
+                    _save_checkpoint(out, p, digest, epoch, model, optimizer, scheduler, scaler, cluster_state,
+                                     tracker.run_id, nonfinite_total + cfg.max_nonfinite, global_step,
+                                     name="stopped.pt")
+                raise PretrainError(
+                    f"{stop}: stopping. State at the stop: {out / 'stopped.pt'}; last good epoch: {last} "
+                    f"(lower pretrain.optim.lr or set pretrain.optim.grad_clip)") from None
             scheduler.step()
             nonfinite_total += stats.nonfinite
 
@@ -328,9 +342,7 @@ def train_one_epoch(p: Params, net: torch.nn.Module, optimizer: torch.optim.Opti
             in_a_row += 1
             optimizer.zero_grad(set_to_none=True)
             if in_a_row >= cfg.max_nonfinite:
-                raise PretrainError(
-                    f"{in_a_row} non-finite losses in a row at epoch {epoch + 1}: stopping; the last good "
-                    f"checkpoint is {Path(cfg.out_dir) / 'last.pt'} (lower pretrain.optim.lr or set grad_clip)")
+                raise NonFiniteStop(f"{in_a_row} non-finite losses in a row at epoch {epoch + 1}")
             tick = time.perf_counter()
             continue
         in_a_row = 0
@@ -410,8 +422,18 @@ def _save_clusters(out: Path, epoch: int, state: ClusterState) -> None:
     np.savez_compressed(path, **arrays)
 
 
+def _dump_clusters_for_tests(state: ClusterState, epoch: int, rank: int) -> None:
+    """With ``VI2CLR_DUMP_CLUSTERS=<dir>``, every rank writes the assignments it trains with, so a
+    test can check that all ranks saw the same clustering."""
+    folder = os.environ.get("VI2CLR_DUMP_CLUSTERS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        np.save(Path(folder) / f"rank{rank}_epoch{epoch + 1}.npy", state.assignments.numpy())
+
+
 def _save_checkpoint(out: Path, p: Params, digest: str, epoch: int, model, optimizer, scheduler, scaler,
-                     state: ClusterState, run_id: str | None, nonfinite_total: int, global_step: int) -> None:
+                     state: ClusterState, run_id: str | None, nonfinite_total: int, global_step: int,
+                     name: str = "last.pt") -> None:
     payload = {
         "format": CHECKPOINT_FORMAT, "epoch": epoch, "params_digest": digest,
         "params": json.dumps(p.model_dump(mode="json")),
@@ -421,9 +443,9 @@ def _save_checkpoint(out: Path, p: Params, digest: str, epoch: int, model, optim
         "cluster": state.state_dict(), "mlflow_run_id": run_id or "",
         "nonfinite_total": nonfinite_total, "global_step": global_step,
     }
-    ckpt.save_atomic(payload, out / "last.pt")
+    ckpt.save_atomic(payload, out / name)
     every = p.pretrain.keep_every
-    if every and epoch % every == 0:
+    if name == "last.pt" and every and epoch % every == 0:
         shutil.copyfile(out / "last.pt", out / f"epoch_{epoch:04d}.pt")
 
 

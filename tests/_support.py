@@ -1,0 +1,76 @@
+"""Shared helpers of the test suite (importable as ``_support``: tests/ is on pytest's pythonpath)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+VI2CLR = str(Path(sys.executable).with_name("vi2clr"))
+
+# The smallest settings under which every protocol still runs: 4 motion x 4 appearance classes,
+# 32 px, 12-frame videos, 1-2 epochs.
+TINY = {
+    "data.synth.num_motion": 4, "data.synth.num_appearance": 4, "data.synth.size": 32, "data.synth.num_frames": 12,
+    "data.synth.kinetics_train_per_class": 4, "data.synth.kinetics_val_per_class": 2, "data.synth.kinetics_missing": 1,
+    "data.synth.ucf_groups": 3, "data.synth.ucf_clips_per_group": 1, "data.synth.hmdb_per_class": 3,
+    "data.synth.imagenet_train_per_class": 4, "data.synth.imagenet_val_per_class": 2, "data.synth.image_size": 32,
+    "data.synth.voc_trainval": 80, "data.synth.voc_test": 16,
+    "data.num_workers": 0,
+    "model.video_encoder.kwargs": {"width": 4}, "model.image_encoder.kwargs": {"width": 4},
+    "pretrain.epochs": 2, "pretrain.batch_size": 8, "pretrain.num_frames": 4, "pretrain.stride": 2, "pretrain.size": 32,
+    "pretrain.optim.milestones": [1], "pretrain.keep_epochs": [1, 2], "pretrain.log_every": 1,
+    "pretrain.clustering.group_size": 2,
+    "eval.size": 32, "eval.video_size": 32, "eval.num_frames": 4, "eval.batch_size": 16,
+    "eval.linear.epochs": 3, "eval.linear.milestones": [2], "eval.semisup.epochs": 1, "eval.semisup.milestones": [1],
+    "eval.svm.costs": [0.1, 1.0], "eval.svm.fewshot_ks": [1], "eval.svm.fewshot_samples": 2,
+    "eval.retrieval.window_stride": 4, "eval.video.test_clips": 2,
+    "eval.video.linear.epochs": 3, "eval.video.linear.milestones": [2],
+    "eval.video.finetune.epochs": 1, "eval.video.finetune.milestones": [1], "eval.video.finetune.batch_size": 8,
+    "eval.table1_epochs": {"epoch_50": 1, "epoch_100": 2},
+}
+
+
+def set_dotted(tree: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[last] = value
+
+
+def tiny_params(extra: dict | None = None) -> dict:
+    """The repo's params.yaml with the TINY settings (and ``extra``) applied."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for key, value in {**TINY, **(extra or {})}.items():
+        set_dotted(raw, key, value)
+    return raw
+
+
+def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 600,
+            check: bool = True) -> subprocess.CompletedProcess:
+    """The real console script in a subprocess (as a user would type it)."""
+    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.run([VI2CLR, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"vi2clr {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n"
+                             f"{proc.stderr[-3000:]}")
+    return proc
+
+
+
+
+def copy_repo(dest: Path) -> Path:
+    """The tracked files of this repository, copied to ``dest`` (a clean checkout)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for rel in files:
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest

@@ -1,0 +1,43 @@
+"""Suite-wide fixtures: a tiny project (params + synthetic data in the real layouts) that the
+end-to-end tests run the real CLI in, and settings that keep MLflow quiet."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+# mlflow's telemetry thread edits os.environ while requests reads it (a race seen here).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+from _support import run_cli, tiny_params  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """Synthetic data at tiny size, written once per session by the real `vi2clr data synth`."""
+    root = tmp_path_factory.mktemp("tiny_data")
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    run_cli(["data", "synth"], cwd=root)
+    return root / "data"
+
+
+@pytest.fixture
+def tiny_project(tmp_path, tiny_data) -> Path:
+    """A working folder with tiny params.yaml and a link to the session's synthetic data."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    (tmp_path / "data").symlink_to(tiny_data, target_is_directory=True)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory, tiny_data) -> Path:
+    """One tiny pretraining shared by the evaluation tests: returns its project folder."""
+    root = tmp_path_factory.mktemp("tiny_pretrained")
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    (root / "data").symlink_to(tiny_data, target_is_directory=True)
+    run_cli(["pretrain"], cwd=root)
+    return root
