@@ -263,7 +263,7 @@ class Params(Strict):
     eval: EvalParams = EvalParams()
     tracking: TrackingParams = TrackingParams()
     ablations: dict[str, dict[str, Any]] = Field(
-        {}, description="named pretrain variants: dotted overrides of this file (Tables 1 and 6)"
+        {}, description="named pretrain variants: partial params trees merged over this file (Tables 1 and 6)"
     )
     eval_suites: dict[str, EvalSuiteParams] = Field({}, description="protocols per pretraining (dvc.yaml foreach)")
     eval_random: EvalSuiteParams = Field(EvalSuiteParams(encoders=None), description="random-init baseline suite")
@@ -345,27 +345,46 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``update`` merged in: mappings merge key by key, anything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def load_params(path: Path | str | None = "params.yaml", overrides: list[str] | None = None,
                 ablation: str | None = None) -> Params:
-    """Read ``path`` (missing default file → all defaults), apply an ablation row, then ``-S`` overrides.
+    """Read ``path`` (missing default file → all defaults), merge an ablation row, then ``-S`` overrides.
 
-    The ablation row ``ablations.<name>`` is a mapping of dotted keys to values, applied before the
-    command-line overrides so ``-S`` always wins.
+    The ablation row ``ablations.<name>`` is a partial params tree merged over the file (so
+    ``dvc exp run -S ablations.<name>.pretrain.seed=1`` edits one row), before the command-line
+    overrides so ``-S`` always wins.
     """
-    raw: dict[str, Any] = {}
+    base: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         if p.exists() or str(path) != "params.yaml":
-            raw = read_yaml(p)
+            base = read_yaml(p)
+    rows = base.get("ablations") or {}
     if ablation is not None:
-        rows = raw.get("ablations") or {}
         if ablation not in rows:
             raise ParamsError([f"ablations.{ablation}: no such row (have: {', '.join(sorted(rows)) or 'none'})"])
-        row = rows[ablation] or {}
-        if not isinstance(row, dict):
-            raise ParamsError([f"ablations.{ablation}: must map dotted keys to values"])
-        raw = apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in row.items()])
-    return validate(apply_overrides(raw, list(overrides or [])))
+        if not isinstance(rows[ablation] or {}, dict):
+            raise ParamsError([f"ablations.{ablation}: must be a mapping of params blocks"])
+    overrides = list(overrides or [])
+    params = validate(apply_overrides(deep_merge(base, rows.get(ablation) or {}) if ablation else base, overrides))
+    # Every ablation row must also give valid params, so a typo in a row fails before any work.
+    for name, row in rows.items():
+        if name != ablation and isinstance(row, dict):
+            try:
+                validate(deep_merge(base, row))
+            except ParamsError as exc:
+                raise ParamsError([f"ablations.{name}: {line}" for line in exc.lines]) from None
+    return params
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

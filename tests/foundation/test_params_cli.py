@@ -51,10 +51,12 @@ def test_errors_name_the_key_path(tmp_path):
 
 def test_ablation_row_then_overrides(tmp_path):
     f = tmp_path / "params.yaml"
-    f.write_text(yaml.safe_dump({"ablations": {"kmeans": {"pretrain.clustering.method": "kmeans",
-                                                          "pretrain.epochs": 4}}}))
-    p = load_params(f, ["pretrain.epochs=5"], ablation="kmeans")
-    assert p.pretrain.clustering.method == "kmeans" and p.pretrain.epochs == 5
+    f.write_text(yaml.safe_dump({"pretrain": {"epochs": 3, "clustering": {"partition": 0}},
+                                 "ablations": {"kmeans": {"pretrain": {"clustering": {"method": "kmeans"},
+                                                                       "seed": 4}}}}))
+    p = load_params(f, ["pretrain.seed=5"], ablation="kmeans")
+    assert p.pretrain.clustering.method == "kmeans" and p.pretrain.seed == 5
+    assert p.pretrain.clustering.partition == 0 and p.pretrain.epochs == 3  # merged, not replaced
     with pytest.raises(ParamsError, match="ablations.nope: no such row"):
         load_params(f, [], ablation="nope")
 
@@ -103,3 +105,20 @@ def test_every_command_has_help():
         res = runner.invoke(app, [*cmd, "--help"])
         assert res.exit_code == 0, (cmd, res.output)
         assert "Usage" in res.output
+
+
+def test_ablation_rows_and_eval_suites_match_the_dvc_outputs():
+    """dvc.yaml writes ablation@<row> to runs/pretrain/<row>; the suites read the same folders."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name in raw["ablations"]:
+        p = load_params(ROOT / "params.yaml", ablation=name)
+        assert p.pretrain.out_dir == f"runs/pretrain/{name}"
+        assert p.eval_suites[name].encoders == p.pretrain.out_dir
+    assert load_params(ROOT / "params.yaml").eval_suites["full"].encoders == "runs/pretrain/full"
+
+
+def test_a_typo_in_an_ablation_row_fails_up_front(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump({"ablations": {"bad": {"pretrain": {"lossx": 1}}}}))
+    with pytest.raises(ParamsError, match="ablations.bad: pretrain.lossx: unknown key"):
+        load_params(f)

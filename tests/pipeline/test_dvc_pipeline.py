@@ -1,0 +1,113 @@
+"""The main job: `dvc repro` in a temporary copy of the repo at the smallest settings, the tables
+and MLflow runs it leaves, stage isolation of ablation rows, `dvc exp run`, and the paper pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from _support import copy_repo, tiny_params
+
+DVC = str(Path(sys.executable).with_name("dvc"))
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+
+def sh(args: list[str], cwd: Path, timeout: float = 900) -> str:
+    env = {**os.environ, **GIT_ENV, "MLFLOW_DISABLE_TELEMETRY": "true",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+def tiny_pipeline_params() -> dict:
+    raw = tiny_params({"pretrain.keep_epochs": [1, 2]})
+    suites = raw["eval_suites"]
+    for name in ("image_only", "video_only", "center_only"):
+        suites[name]["protocols"] = ["image-linear", "voc-svm"]
+    raw["eval_random"]["protocols"] = ["image-linear", "voc-svm", "retrieval"]
+    return raw
+
+
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory) -> Path:
+    """A clean copy of the repo, tiny params, `dvc repro` run once."""
+    root = copy_repo(tmp_path_factory.mktemp("repo"))
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_pipeline_params(), sort_keys=False))
+    sh(["git", "init", "-q"], root)
+    sh(["git", "add", "-A"], root)
+    sh(["git", "commit", "-qm", "tiny"], root)
+    sh([DVC, "repro"], root, timeout=1500)
+    return root
+
+
+def _runs(root: Path):
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("vi2clr")
+    return client.search_runs([exp.experiment_id])
+
+
+def test_repro_fills_the_tables_and_tracks_every_stage(repro):
+    md = (repro / "reports" / "tables.md").read_text()
+    rows = {
+        "Vi2CLR (FINCH)": "Table 1", "Vi2CLR (K-means)": "Table 1", "Vi2CLR-CenterNCE only": "Table 6",
+        "Vi2CLR-ImgNCE only": "Table 6", "Vi2CLR-VideoNCE only": "Table 6", "Vi2CLR full": "Table 6",
+    }
+    for row in rows:
+        line = next(l for l in md.splitlines() if l.startswith(f"| {row} "))
+        assert "— |" not in line.split("|")[2], line  # our value present in the first column
+    data = json.loads((repro / "reports" / "tables.json").read_text())
+    tables = {c["table"] for c in data["cells"]}
+    assert tables == {f"table{i}" for i in range(1, 8)}
+
+    runs = _runs(repro)
+    stages = {r.data.tags.get("dvc.stage") for r in runs}
+    assert {"pretrain", "ablation@kmeans", "ablation@center_only", "eval@full", "eval@kmeans", "eval_random"} <= stages
+    pretrain_ids = {r.info.run_id for r in runs if r.data.tags.get("kind") == "pretrain"}
+    assert len(pretrain_ids) == 5
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        assert r.data.tags.get("git_commit")
+        if r.data.tags.get("kind") == "eval" and r.data.tags["suite"] != "random":
+            assert r.data.tags["pretrain_run_id"] in pretrain_ids
+    metrics = sh([DVC, "metrics", "show", "--json"], repro)
+    assert "reports/eval/full/metrics.json" in metrics and "reports/pretrain/full/metrics.json" in metrics
+    sh([DVC, "plots", "show", "--json"], repro)
+
+
+def test_changing_one_ablation_row_reruns_only_that_row(repro):
+    assert "up to date" in sh([DVC, "status"], repro).lower() or sh([DVC, "status", "--json"], repro).strip() == "{}"
+    params = yaml.safe_load((repro / "params.yaml").read_text())
+    params["ablations"]["center_only"]["pretrain"]["seed"] = 1
+    (repro / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = set(json.loads(sh([DVC, "status", "--json"], repro)))
+    assert "ablation@center_only" in changed
+    assert not changed & {"synth", "index", "pretrain", "ablation@kmeans", "ablation@image_only",
+                          "ablation@video_only", "eval@full", "eval@kmeans", "eval_random"}
+
+
+def test_dvc_exp_run_shows_up_in_the_tables_under_its_name(repro):
+    sh(["git", "add", "-A"], repro)
+    sh(["git", "commit", "-qm", "state"], repro)
+    sh([DVC, "exp", "run", "-n", "seed-two", "-S", "ablations.center_only.pretrain.seed=2"], repro, timeout=1200)
+    runs = [r for r in _runs(repro) if r.data.tags.get("dvc.exp_name") == "seed-two"]
+    assert {r.data.tags.get("dvc.stage") for r in runs} >= {"ablation@center_only", "eval@center_only"}
+    md = (repro / "reports" / "tables.md").read_text()
+    assert "Vi2CLR-CenterNCE only [seed-two]" in md
+
+
+def test_paper_pipeline_is_valid(repro):
+    out = sh([DVC, "stage", "list", "-R", "pipelines/paper"], repro)
+    for stage in ("pretrain", "ablation@kmeans", "eval@full", "eval_random", "tables"):
+        assert f"pipelines/paper/dvc.yaml:{stage}" in out
+    assert "torchrun" in (repro / "pipelines/paper/dvc.yaml").read_text()
+    sh([DVC, "status", "pipelines/paper/dvc.yaml"], repro)
