@@ -74,3 +74,34 @@ def copy_repo(dest: Path) -> Path:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     return dest
+
+
+DVC = str(Path(sys.executable).with_name("dvc"))
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+
+def sh(args: list[str], cwd: Path, timeout: float = 900) -> str:
+    env = {**os.environ, **GIT_ENV, "MLFLOW_DISABLE_TELEMETRY": "true",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+def tiny_pipeline_params() -> dict:
+    raw = tiny_params({"pretrain.keep_epochs": [1, 2]})
+    suites = raw["eval_suites"]
+    for name in ("image_only", "video_only", "center_only"):
+        suites[name]["protocols"] = ["image-linear", "voc-svm"]
+    raw["eval_random"]["protocols"] = ["image-linear", "voc-svm", "retrieval"]
+    return raw
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

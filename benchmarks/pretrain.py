@@ -1,0 +1,101 @@
+"""Pretraining speed on the default CPU config: where an epoch's time goes, clips per second, and
+the model's FLOPs per step against what a plain float32 matmul achieves on the same machine.
+
+    python benchmarks/pretrain.py [--epochs 2] [--params params.yaml] [-S key=value ...]
+
+Runs `vi2clr pretrain` (in-process) on the synthetic data of params.yaml (written first if absent)
+into a temporary folder with its own MLflow store, then prints a table. Ratios, not absolute
+times, are what to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def matmul_flops_per_s(n: int = 1024, seconds: float = 2.0) -> float:
+    """Achieved FLOP/s of a plain (n, n) @ (n, n) float32 matmul: 2n³ per product."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    count, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        count += 1
+    return 2 * n**3 * count / (time.perf_counter() - t0)
+
+
+def step_flops(p) -> int:
+    """FLOPs of one training step (forward + backward of 2B clips and their middle frames)."""
+    from vi2clr.train.pretrain import build_model
+
+    model = build_model(p)
+    b, t, s = p.pretrain.batch_size, p.pretrain.num_frames, p.pretrain.size
+    video, image = torch.randn(2 * b, 3, t, s, s), torch.randn(2 * b, 3, s, s)
+    with FlopCounterMode(display=False) as counter:
+        z_v, z_i, z_j = model(video, image)
+        (z_v.sum() + z_i.sum() + z_j.sum()).backward()
+    return counter.get_total_flops()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("-S", "--set", dest="overrides", action="append", default=[])
+    args = ap.parse_args()
+
+    from mlflow.tracking import MlflowClient
+
+    from vi2clr.config import load_params
+    from vi2clr.data.synthetic import write_synthetic
+    from vi2clr.train.pretrain import run_pretrain
+
+    base = load_params(args.params, args.overrides)
+    root = Path(base.data.synth.root)
+    if not (root / "synthetic.json").exists():
+        kwargs = base.data.synth.model_dump()
+        write_synthetic(kwargs.pop("root"), **kwargs)
+    work = Path(tempfile.mkdtemp(prefix="vi2clr-bench-"))
+    store = f"sqlite:///{work / 'mlflow.db'}"
+    p = load_params(args.params, [*args.overrides, f"pretrain.epochs={args.epochs}",
+                                  f"pretrain.out_dir={work / 'run'}", f"tracking.uri={store}", "pretrain.keep_epochs=[]"])
+    t0 = time.perf_counter()
+    run_pretrain(p)
+    wall = time.perf_counter() - t0
+
+    client = MlflowClient(store)
+    run = client.search_runs([client.get_experiment_by_name(p.tracking.experiment).experiment_id])[0]
+    hist = {k: [m.value for m in client.get_metric_history(run.info.run_id, k)]
+            for k in ("time/extract_s", "time/cluster_s", "time/train_s", "time/data_wait_s", "throughput/clips_per_s")}
+    per_epoch = {k: statistics.mean(v) for k, v in hist.items()}
+    epoch_s = per_epoch["time/extract_s"] + per_epoch["time/cluster_s"] + per_epoch["time/train_s"]
+    flops = step_flops(p)
+    clips_per_s = per_epoch["throughput/clips_per_s"]
+    steps_per_s = clips_per_s / (2 * p.pretrain.batch_size)
+    achieved = flops * steps_per_s
+    peak = matmul_flops_per_s()
+
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"config: {p.model.video_encoder.name}+{p.model.image_encoder.name}, batch {p.pretrain.batch_size}, "
+          f"T={p.pretrain.num_frames}, {p.pretrain.size}px, {args.epochs} epochs, workers {p.data.num_workers}")
+    print(f"{'part of an epoch':<28}{'seconds':>10}{'share':>8}")
+    for key, name in (("time/extract_s", "feature extraction"), ("time/cluster_s", "clustering"),
+                      ("time/train_s", "training (incl. data wait)"), ("time/data_wait_s", "  of which data wait")):
+        print(f"{name:<28}{per_epoch[key]:>10.2f}{per_epoch[key] / epoch_s:>8.1%}")
+    print(f"{'epoch total':<28}{epoch_s:>10.2f}")
+    print(f"clips per second (training): {clips_per_s:.1f}   whole run wall time: {wall:.1f} s")
+    print(f"FLOPs per training step: {flops / 1e9:.2f} GFLOP; achieved {achieved / 1e9:.2f} GFLOP/s")
+    print(f"float32 matmul (1024^3) in the same run: {peak / 1e9:.1f} GFLOP/s; "
+          f"training reaches {achieved / peak:.1%} of it")
+
+
+if __name__ == "__main__":
+    main()
