@@ -177,6 +177,7 @@ class PretrainParams(Strict):
     keep_every: int = Field(0, ge=0, description="also keep every K-th epoch's checkpoint (0 = last only)")
     keep_epochs: list[int] = Field([], description="epochs whose encoders are exported for evaluation")
     log_every: int = Field(10, ge=1)
+    progress: bool = Field(True, description="show a progress bar per epoch (rank 0)")
     tags: dict[str, str] = Field({}, description="extra MLflow tags, e.g. table/row of an ablation run")
 
 

@@ -70,9 +70,13 @@ def index(p: Params, layouts: list[str] | None = None) -> None:
     for name, splits in found.items():
         for split, idx in splits.items():
             path = idx.save(out / f"{name}_{split}.json")
-            per_class: dict[str, int] = {}
+            per_class: dict[str, int] = {c: 0 for c in idx.classes}
             for s in idx.samples:
-                per_class[s.label_name] = per_class.get(s.label_name, 0) + 1
+                if s.targets is not None:  # VOC: positives per class (multi-label)
+                    for c, t in zip(idx.classes, s.targets):
+                        per_class[c] += int(t == 1)
+                else:
+                    per_class[s.label_name] = per_class.get(s.label_name, 0) + 1
             spread = f"{min(per_class.values())}-{max(per_class.values())}" if per_class else "-"
             table.add_row(name, split, str(len(idx.classes)), str(len(idx.samples)), spread,
                           str(len(idx.missing)), str(path))

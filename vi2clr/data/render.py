@@ -89,7 +89,7 @@ def motion_track(motion: int, num_frames: int, aspect: float, appearance: int, r
     tau = np.linspace(0.0, 1.0, num_frames)
     speed = rng.uniform(0.75, 1.25)
     sign = rng.choice([-1.0, 1.0])
-    r0 = rng.uniform(0.22, 0.3)
+    r0 = rng.uniform(0.13, 0.2)
     theta0 = rng.uniform(0, 2 * np.pi)
     cx0, cy0 = aspect / 2 + rng.uniform(-0.1, 0.1) * aspect, 0.5 + rng.uniform(-0.08, 0.08)
     one = np.ones(num_frames)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from rich.progress import track
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -321,7 +322,10 @@ def train_one_epoch(p: Params, net: torch.nn.Module, optimizer: torch.optim.Opti
     in_a_row = 0
     net.train()
     tick = time.perf_counter()
-    for batch in loader:
+    batches = loader
+    if d.is_main and cfg.progress:
+        batches = track(loader, description=f"epoch {epoch + 1}/{cfg.epochs}", transient=True)
+    for batch in batches:
         got = time.perf_counter()
         stats.data_wait += got - tick
         stats.skipped += int(batch.get("skipped", 0))
