@@ -4,9 +4,6 @@ and MLflow runs it leaves, stage isolation of ablation rows, `dvc exp run`, and 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml

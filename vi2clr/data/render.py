@@ -23,6 +23,8 @@ __all__ = [
     "motion_track",
     "static_track",
     "random_colour",
+    "palette",
+    "draw_colour",
     "smooth_background",
     "render",
 ]
@@ -69,11 +71,35 @@ def random_colour(rng: np.random.Generator) -> np.ndarray:
     return v - v * s * np.clip(np.minimum(k, 4 - k), 0, 1)
 
 
-def smooth_background(rng: np.random.Generator, h: int, w: int, cells: int = 4) -> np.ndarray:
-    """Dim, low-saturation smooth noise ``(h, w, 3)`` in [0, 1]: a random grid bilinearly upsampled."""
+def palette(size: int) -> np.ndarray:
+    """``size`` fixed saturated colours ``(size, 3)`` (evenly spaced hues), shared by all classes."""
+    h = (np.arange(size) + 0.5) / size
+    k = (np.array([5.0, 3.0, 1.0])[None, :] + h[:, None] * 6) % 6
+    return 0.95 - 0.95 * 0.8 * np.clip(np.minimum(k, 4 - k), 0, 1)
+
+
+def draw_colour(rng: np.random.Generator, palette_size: int = 0) -> np.ndarray:
+    """An object colour ``(3,)``: `random_colour` if ``palette_size`` is 0, else one of `palette`."""
+    if palette_size <= 0:
+        return random_colour(rng)
+    return palette(palette_size)[int(rng.integers(0, palette_size))]
+
+
+def smooth_background(
+    rng: np.random.Generator, h: int, w: int, cells: int = 4, contrast: float = 1.0, palette_size: int = 0
+) -> np.ndarray:
+    """Dim, low-saturation smooth noise ``(h, w, 3)`` in [0, 1]: a random grid bilinearly upsampled.
+
+    ``contrast`` scales the grid's variation around its base colour (1 = ±0.12 grey, ±0.04 per
+    channel); with ``palette_size`` > 0 the base is a dim tint of one of the `palette` colours
+    (so many videos of every class share it), else a random dim colour.
+    """
     gh, gw = cells + 1, int(np.ceil(cells * w / h)) + 1
-    base = rng.uniform(0.15, 0.45, size=3)
-    grid = base + rng.uniform(-0.12, 0.12, size=(gh, gw, 1)) + rng.uniform(-0.04, 0.04, size=(gh, gw, 3))
+    if palette_size > 0:
+        base = 0.18 + 0.22 * palette(palette_size)[int(rng.integers(0, palette_size))]
+    else:
+        base = rng.uniform(0.15, 0.45, size=3)
+    grid = base + contrast * (rng.uniform(-0.12, 0.12, size=(gh, gw, 1)) + rng.uniform(-0.04, 0.04, size=(gh, gw, 3)))
     y = np.linspace(0, gh - 1, h)
     x = np.linspace(0, gw - 1, w)
     y0, x0 = np.minimum(y.astype(int), gh - 2), np.minimum(x.astype(int), gw - 2)
@@ -83,13 +109,27 @@ def smooth_background(rng: np.random.Generator, h: int, w: int, cells: int = 4) 
     return np.clip(top * (1 - fy) + bottom * fy, 0, 1)
 
 
-def motion_track(motion: int, num_frames: int, aspect: float, appearance: int, rng: np.random.Generator) -> Track:
-    """A random track of motion class ``motion`` (index into MOTIONS) over ``num_frames`` frames."""
+def motion_track(
+    motion: int,
+    num_frames: int,
+    aspect: float,
+    appearance: int,
+    rng: np.random.Generator,
+    radius_range: tuple[float, float] = (0.13, 0.2),
+    speed_scale: float = 1.0,
+    palette_size: int = 0,
+) -> Track:
+    """A random track of motion class ``motion`` (index into MOTIONS) over ``num_frames`` frames.
+
+    ``radius_range``: range of the object's start radius (short-side units); ``speed_scale`` multiplies
+    the nuisance speed (how far it moves / turns / grows over the clip); ``palette_size``: see
+    `draw_colour`.
+    """
     name = MOTIONS[motion]
     tau = np.linspace(0.0, 1.0, num_frames)
-    speed = rng.uniform(0.75, 1.25)
+    speed = rng.uniform(0.75, 1.25) * speed_scale
     sign = rng.choice([-1.0, 1.0])
-    r0 = rng.uniform(0.13, 0.2)
+    r0 = rng.uniform(*radius_range)
     theta0 = rng.uniform(0, 2 * np.pi)
     cx0, cy0 = aspect / 2 + rng.uniform(-0.1, 0.1) * aspect, 0.5 + rng.uniform(-0.08, 0.08)
     one = np.ones(num_frames)
@@ -113,13 +153,15 @@ def motion_track(motion: int, num_frames: int, aspect: float, appearance: int, r
         cy = 0.75 - 0.45 * np.abs(np.sin(2 * np.pi * speed * tau))
     elif name == "shake":
         cx = cx0 + 0.12 * np.sin(2 * np.pi * 3 * speed * tau + theta0)
-    return Track(appearance, random_colour(rng), cx, cy, angle, radius)
+    return Track(appearance, draw_colour(rng, palette_size), cx, cy, angle, radius)
 
 
-def static_track(appearance: int, cx: float, cy: float, radius: float, rng: np.random.Generator) -> Track:
+def static_track(
+    appearance: int, cx: float, cy: float, radius: float, rng: np.random.Generator, palette_size: int = 0
+) -> Track:
     """A one-frame object (for images) at a given place and size, random angle and colour."""
     a = np.array([rng.uniform(0, 2 * np.pi)])
-    return Track(appearance, random_colour(rng), np.array([cx]), np.array([cy]), a, np.array([radius]))
+    return Track(appearance, draw_colour(rng, palette_size), np.array([cx]), np.array([cy]), a, np.array([radius]))
 
 
 def _shape_distance(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -91,6 +91,7 @@ class _Scene:
     width: int
     num_frames: int
     fps: float
+    look: tuple[tuple[str, Any], ...] = ()  # render_video keywords (object_radius, background_contrast, ...)
 
     @property
     def aspect(self) -> float:
@@ -101,10 +102,23 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
-def render_video(motion: int, appearance: int, height: int, width: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+def render_video(
+    motion: int,
+    appearance: int,
+    height: int,
+    width: int,
+    num_frames: int,
+    rng: np.random.Generator,
+    *,
+    object_radius: tuple[float, float] = (0.13, 0.2),
+    background_contrast: float = 1.0,
+    palette_size: int = 0,
+    speed_scale: float = 1.0,
+) -> np.ndarray:
     """One synthetic clip → uint8 ``(T, H, W, 3)``: one object of ``appearance`` moving by ``motion``."""
-    background = smooth_background(rng, height, width)
-    return render(height, width, background, [motion_track(motion, num_frames, width / height, appearance, rng)])
+    background = smooth_background(rng, height, width, contrast=background_contrast, palette_size=palette_size)
+    track = motion_track(motion, num_frames, width / height, appearance, rng, tuple(object_radius), speed_scale, palette_size)
+    return render(height, width, background, [track])
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,7 @@ def _write_videos(root: Path, layout: str, jobs: list[_VideoJob], scene: _Scene,
 
     def run(job: _VideoJob) -> None:
         rng = np.random.default_rng([seed, _LAYOUT_SEED[layout], job.item])
-        frames = render_video(job.motion, job.appearance, scene.height, scene.width, scene.num_frames, rng)
+        frames = render_video(job.motion, job.appearance, scene.height, scene.width, scene.num_frames, rng, **dict(scene.look))
         encode_video(root / job.rel, frames, scene.fps, codec)
 
     _map(run, jobs, workers)
@@ -290,7 +304,8 @@ def _write_imagenet(root: Path, p: dict[str, Any]) -> dict[str, Any]:
         rng = np.random.default_rng([p["seed"], _LAYOUT_SEED["imagenet"], item])
         radius = rng.uniform(0.25, 0.4)
         cx, cy = rng.uniform(radius, w / h - radius), rng.uniform(radius, 1 - radius)
-        pixels = render(h, w, smooth_background(rng, h, w), [static_track(a, cx, cy, radius, rng)])[0]
+        background = smooth_background(rng, h, w, contrast=p["background_contrast"], palette_size=p["palette_size"])
+        pixels = render(h, w, background, [static_track(a, cx, cy, radius, rng, p["palette_size"])])[0]
         _save_jpeg(root / rel, pixels)
 
     _map(run, jobs, p["workers"])
@@ -330,8 +345,9 @@ def _write_voc2007(root: Path, p: dict[str, Any]) -> dict[str, Any]:
     def run(item: int) -> None:
         rng = np.random.default_rng([p["seed"], _LAYOUT_SEED["voc2007"], item])
         objects, labels = _voc_objects(rng, p["num_appearance"], w / h, p["voc_max_objects"], p["voc_difficult_p"])
-        tracks: list[Track] = [static_track(a, cx, cy, r, rng) for a, cx, cy, r in objects]
-        pixels = render(h, w, smooth_background(rng, h, w), tracks)[0]
+        tracks: list[Track] = [static_track(a, cx, cy, r, rng, p["palette_size"]) for a, cx, cy, r in objects]
+        background = smooth_background(rng, h, w, contrast=p["background_contrast"], palette_size=p["palette_size"])
+        pixels = render(h, w, background, tracks)[0]
         _save_jpeg(voc / "JPEGImages" / f"{item + 1:06d}.jpg", pixels)
         for (a, *_), t in zip(objects, labels):
             table[item, a] = t
@@ -373,6 +389,10 @@ def write_synthetic(
     voc_test: int = 200,
     voc_max_objects: int = 3,
     voc_difficult_p: float = 0.15,
+    object_radius: tuple[float, float] = (0.13, 0.2),
+    background_contrast: float = 1.0,
+    palette_size: int = 0,
+    speed_scale: float = 1.0,
     corrupt: int = 0,
     zero_length: int = 0,
     layouts: tuple[str, ...] = LAYOUTS,
@@ -388,6 +408,9 @@ def write_synthetic(
     """
     params = {k: v for k, v in locals().items() if k != "root"}
     params["layouts"] = list(layouts)
+    params["object_radius"] = [float(r) for r in object_radius]
+    if not 0 < object_radius[0] <= object_radius[1] <= 0.5:
+        raise ValueError(f"object_radius must be 0 < lo <= hi <= 0.5, got {tuple(object_radius)}")
     if not 1 <= num_motion <= len(MOTIONS):
         raise ValueError(f"num_motion must be in 1..{len(MOTIONS)}, got {num_motion}")
     if not 1 <= num_appearance <= len(appearance_names(24)):
@@ -400,7 +423,9 @@ def write_synthetic(
     t0 = time.perf_counter()
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    scene = _Scene(size, _even(size * aspect), num_frames, fps)
+    look = dict(object_radius=tuple(object_radius), background_contrast=background_contrast,
+                palette_size=palette_size, speed_scale=speed_scale)
+    scene = _Scene(size, _even(size * aspect), num_frames, fps, tuple(look.items()))
     writers: dict[str, Callable[[], dict[str, Any]]] = {
         "kinetics400": lambda: _write_kinetics(root / "kinetics400", params, scene),
         "ucf101": lambda: _write_ucf101(root / "ucf101", params, scene),

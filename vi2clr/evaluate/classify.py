@@ -133,3 +133,29 @@ def check_labels(labels: np.ndarray, num_classes: int, what: str) -> None:
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi >= num_classes:
         raise ValueError(f"{what} labels span [{lo}, {hi}], outside [0, {num_classes})")
+
+
+def fit_then_predict(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    train_loader: Iterable[Any],
+    test_loader: Iterable[Any],
+    epochs: int,
+    device: str | torch.device,
+    video_level: bool,
+    progress: Progress | None,
+    input_key: str | None,
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Train ``epochs`` clip-level CE epochs (scheduler stepped per epoch), then test:
+    (scores (N, K), labels (N,), per-epoch train losses)."""
+    losses = []
+    for epoch in range(epochs):
+        model.train()
+        losses.append(train_epoch(model, train_loader, optimizer, device, input_key))
+        scheduler.step()
+        if progress is not None:
+            progress(epoch, {"train_loss": losses[-1], "lr": optimizer.param_groups[0]["lr"]})
+    model.eval()
+    scores, labels = predict(model, test_loader, device, video_level, input_key)
+    return scores, labels, losses

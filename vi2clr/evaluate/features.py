@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vi2clr.atomic import atomic_write
 from vi2clr.evaluate.batches import parse_batch
 
 
@@ -150,17 +150,8 @@ class FeatureCache:
         if self._KEY_FIELD in arrays:
             raise ValueError(f"array name {self._KEY_FIELD!r} is reserved")
         path = self.path(key_parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **{self._KEY_FIELD: np.array(self.canonical_key(key_parts))}, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as fh:
+            np.savez(fh, **{self._KEY_FIELD: np.array(self.canonical_key(key_parts))}, **arrays)
         return path
 
 

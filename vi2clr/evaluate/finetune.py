@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 
-from vi2clr.evaluate.classify import Progress, accuracy_dict, check_labels, multistep_sgd, predict, train_epoch
+from vi2clr.evaluate.classify import Progress, accuracy_dict, check_labels, fit_then_predict, multistep_sgd
 from vi2clr.evaluate.linear import linear_head
 
 
@@ -63,14 +63,7 @@ def finetune_classifier(
             {"params": list(model.head.parameters()), "lr": lr * head_lr_mult},
         ]
         opt, sched = multistep_sgd(groups, lr, momentum, weight_decay, milestones)
-        losses = []
-        for epoch in range(epochs):
-            model.train()
-            losses.append(train_epoch(model, train_loader, opt, device, input_key))
-            sched.step()
-            if progress is not None:
-                progress(epoch, {"train_loss": losses[-1], "lr": opt.param_groups[0]["lr"]})
-        model.eval()
-        scores, labels = predict(model, test_loader, device, video_level, input_key)
+        scores, labels, losses = fit_then_predict(model, opt, sched, train_loader, test_loader, epochs, device,
+                                                  video_level, progress, input_key)
     check_labels(labels, num_classes, "test")
     return {**accuracy_dict(scores, labels), "train_loss": losses}

@@ -24,10 +24,9 @@ from vi2clr.evaluate.classify import (
     accuracy_dict,
     ce_epoch,
     check_labels,
+    fit_then_predict,
     group_mean_by_index,
     multistep_sgd,
-    predict,
-    train_epoch,
 )
 
 
@@ -156,15 +155,8 @@ def train_linear_probe(
             torch.manual_seed(seed)
             model = _FrozenEncoderLinear(encoder, linear_head(feat_dim, num_classes)).to(device)
             opt, sched = multistep_sgd(model.head.parameters(), lr, momentum, weight_decay, milestones)
-            losses = []
-            for epoch in range(epochs):
-                model.train()
-                losses.append(train_epoch(model, train_loader, opt, device, input_key))
-                sched.step()
-                if progress is not None:
-                    progress(epoch, {"train_loss": losses[-1], "lr": opt.param_groups[0]["lr"]})
-            model.eval()
-            scores, labels = predict(model, test_loader, device, video_level, input_key)
+            scores, labels, losses = fit_then_predict(model, opt, sched, train_loader, test_loader, epochs, device,
+                                                      video_level, progress, input_key)
     finally:
         encoder.train(was_training)
     check_labels(labels, num_classes, "test")

@@ -12,11 +12,12 @@ tensors), so the file loads without unpickling arbitrary objects.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from vi2clr.atomic import atomic_write
 from torch import nn
 
 from vi2clr.models.encoders import build_encoder
@@ -65,15 +66,8 @@ def save_encoder(path: str | os.PathLike, encoder: nn.Module, name: str, kwargs:
         "meta": dict(meta),
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save(payload, f)
     return path
 
 
