@@ -115,7 +115,7 @@ def motion_track(
     aspect: float,
     appearance: int,
     rng: np.random.Generator,
-    radius_range: tuple[float, float] = (0.13, 0.2),
+    radius_range: tuple[float, float] = (0.25, 0.35),
     speed_scale: float = 1.0,
     palette_size: int = 0,
 ) -> Track:

@@ -110,10 +110,10 @@ def render_video(
     num_frames: int,
     rng: np.random.Generator,
     *,
-    object_radius: tuple[float, float] = (0.13, 0.2),
-    background_contrast: float = 1.0,
-    palette_size: int = 0,
-    speed_scale: float = 1.0,
+    object_radius: tuple[float, float] = (0.25, 0.35),
+    background_contrast: float = 0.15,
+    palette_size: int = 2,
+    speed_scale: float = 1.5,
 ) -> np.ndarray:
     """One synthetic clip → uint8 ``(T, H, W, 3)``: one object of ``appearance`` moving by ``motion``."""
     background = smooth_background(rng, height, width, contrast=background_contrast, palette_size=palette_size)
@@ -389,10 +389,10 @@ def write_synthetic(
     voc_test: int = 200,
     voc_max_objects: int = 3,
     voc_difficult_p: float = 0.15,
-    object_radius: tuple[float, float] = (0.13, 0.2),
-    background_contrast: float = 1.0,
-    palette_size: int = 0,
-    speed_scale: float = 1.0,
+    object_radius: tuple[float, float] = (0.25, 0.35),
+    background_contrast: float = 0.15,
+    palette_size: int = 2,
+    speed_scale: float = 1.5,
     corrupt: int = 0,
     zero_length: int = 0,
     layouts: tuple[str, ...] = LAYOUTS,
@@ -401,7 +401,11 @@ def write_synthetic(
     """Write the synthetic data sets under ``root`` (deterministic in ``seed``); return a summary.
 
     Videos are ``size`` px high, ``size·aspect`` wide (rounded to even), ``num_frames`` frames at
-    ``fps``; images ``image_size`` px high with the same aspect. ``corrupt`` / ``zero_length``
+    ``fps``; images ``image_size`` px high with the same aspect. Nuisances are kept weak enough
+    not to identify a video: ``object_radius`` (range, frame-height units) keeps shapes and
+    textures readable at 48–64 px; ``background_contrast`` scales the background texture;
+    objects and background tints take one of ``palette_size`` fixed colours shared by all
+    classes (0 = random hues); ``speed_scale`` multiplies the motion speed so a short clip shows it. ``corrupt`` / ``zero_length``
     Kinetics train videos are truncated / emptied (for tests; 0 in the default data).
     Returns ``{"root", "seed", "motions", "appearances", "layouts": {name: counts and paths},
     "seconds"}``; ``<root>/synthetic.json`` holds the parameters and class names.
