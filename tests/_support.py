@@ -25,7 +25,7 @@ TINY = {
     "model.video_encoder.kwargs": {"width": 4}, "model.image_encoder.kwargs": {"width": 4},
     "pretrain.epochs": 2, "pretrain.batch_size": 8, "pretrain.num_frames": 4, "pretrain.stride": 2, "pretrain.size": 32,
     "pretrain.optim.milestones": [1], "pretrain.keep_epochs": [1, 2], "pretrain.log_every": 1,
-    "pretrain.clustering.group_size": 2,
+    "pretrain.clustering.group_size": 2, "pretrain.clustering.warmup_epochs": 1,
     "eval.size": 32, "eval.video_size": 32, "eval.num_frames": 4, "eval.batch_size": 16,
     "eval.linear.epochs": 3, "eval.linear.milestones": [2], "eval.semisup.epochs": 1, "eval.semisup.milestones": [1],
     "eval.svm.costs": [0.1, 1.0], "eval.svm.fewshot_ks": [1], "eval.svm.fewshot_samples": 2,
