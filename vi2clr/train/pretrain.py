@@ -22,11 +22,11 @@ import torch
 import yaml
 from rich.progress import track
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from vi2clr.clustering import ClusterAwareBatchSampler, cluster_diagnostics
 from vi2clr.config import Params
-from vi2clr.data.datasets import PretrainClips, collate_skip_bad
+from vi2clr.data.datasets import PretrainClips, make_loader
 from vi2clr.data.layouts import Index
 from vi2clr.data.transforms import ClipAugment
 from vi2clr.losses import center_nce, multi_positive_nce
@@ -213,6 +213,11 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
     centre_set = PretrainClips(index, num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size,
                                augment=None, mode="center", seed=cfg.seed)
     truth = _ground_truth(index)
+    batches = EpochBatches()
+    pin = p.data.pin_memory and d.device.type == "cuda"
+    train_loader = make_loader(train_set, batch_sampler=batches, num_workers=p.data.num_workers, pin_memory=pin,
+                               persistent_workers=p.data.persistent_workers, seed=cfg.seed)
+    centre_loader = _centre_loader(p, centre_set, d)
 
     tracker = Tracker(
         enabled=d.is_main, params=p, run_id=run_id, run_name=f"pretrain:{ablation or 'full'}",
@@ -236,8 +241,8 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
             # (a)-(c): cluster the joint features of all videos
             t0 = time.perf_counter()
             if epoch >= cfg.clustering.warmup_epochs:
-                z = extract_joint_features(net.module if d.distributed else net,
-                                           _centre_loader(p, centre_set, d), d.device, len(index.samples))
+                z = extract_joint_features(net.module if d.distributed else net, centre_loader, d.device,
+                                           len(index.samples))
                 t1 = time.perf_counter()
                 if d.is_main:
                     cluster_state = cluster_features(z, cfg.clustering, tau=lp.tau, seed=cfg.seed + epoch)
@@ -252,8 +257,8 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
             # (d): one epoch of the three losses on cluster-aware batches
             _dump_clusters_for_tests(cluster_state, epoch, d.rank)
             try:
-                stats, global_step = train_one_epoch(p, net, optimizer, scaler, train_set, cluster_state, d, epoch,
-                                                     tracker, global_step, use_amp, amp_dtype)
+                stats, global_step = train_one_epoch(p, net, optimizer, scaler, train_loader, batches, cluster_state,
+                                                     d, epoch, tracker, global_step, use_amp, amp_dtype)
             except NonFiniteStop as stop:
                 if d.is_main:
                     _save_checkpoint(out, p, digest, epoch, model, optimizer, scheduler, scaler, cluster_state,
@@ -302,9 +307,23 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
     return out
 
 
+class EpochBatches(Sampler[list[int]]):
+    """The batch sampler of the training loader, swapped every epoch for one built on the new
+    clusters; one loader (and its persistent workers, when enabled) serves the whole run."""
+
+    def __init__(self) -> None:
+        self.current: Sampler[list[int]] | None = None
+
+    def __iter__(self):
+        return iter(self.current)
+
+    def __len__(self) -> int:
+        return len(self.current)
+
+
 def train_one_epoch(p: Params, net: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                    dataset: PretrainClips, state: ClusterState, d: DistInfo, epoch: int, tracker: Tracker,
-                    global_step: int, use_amp: bool, amp_dtype: torch.dtype) -> tuple[EpochStats, int]:
+                    loader: DataLoader, batches: EpochBatches, state: ClusterState, d: DistInfo, epoch: int,
+                    tracker: Tracker, global_step: int, use_amp: bool, amp_dtype: torch.dtype) -> tuple[EpochStats, int]:
     """One pass over cluster-aware batches. A non-finite loss skips its step (all ranks agree);
     ``max_nonfinite`` in a row stops the run with a checkpoint of the last good epoch."""
     cfg = p.pretrain
@@ -313,10 +332,8 @@ def train_one_epoch(p: Params, net: torch.nn.Module, optimizer: torch.optim.Opti
     sampler = ClusterAwareBatchSampler(state.assignments.numpy(), cfg.batch_size, group_size,
                                        num_replicas=d.world_size, rank=d.rank, seed=cfg.seed)
     sampler.set_epoch(epoch)
-    dataset.set_epoch(epoch)
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_skip_bad,
-                        num_workers=p.data.num_workers, pin_memory=p.data.pin_memory and d.device.type == "cuda",
-                        persistent_workers=False)
+    batches.current = sampler  # read by the loader's main process when this epoch's iterator starts
+    loader.dataset.set_epoch(epoch)
     generator = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
     stats = EpochStats()
     in_a_row = 0
@@ -403,8 +420,8 @@ def _append_history(path: Path, epoch: int, state: ClusterState, m: dict[str, fl
 def _centre_loader(p: Params, dataset: PretrainClips, d: DistInfo) -> DataLoader:
     sampler = DistributedSampler(dataset, num_replicas=d.world_size, rank=d.rank, shuffle=False) \
         if d.distributed else None
-    return DataLoader(dataset, batch_size=p.pretrain.batch_size, sampler=sampler, shuffle=False,
-                      collate_fn=collate_skip_bad, num_workers=p.data.num_workers)
+    return make_loader(dataset, p.pretrain.batch_size, sampler=sampler, num_workers=p.data.num_workers,
+                       persistent_workers=p.data.persistent_workers, seed=p.pretrain.seed)
 
 
 def _ground_truth(index: Index) -> dict[str, np.ndarray] | None:
