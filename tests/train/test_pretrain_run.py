@@ -62,6 +62,8 @@ def test_pretrain_writes_checkpoints_exports_and_a_complete_mlflow_run(tiny_proj
     assert "data_digest" in run.data.tags and run.data.tags["ablation"] == "full"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "encoders")}
     assert artifacts == {"encoders/video_encoder.pt", "encoders/image_encoder.pt"}
+    clusters = {a.path for a in client.list_artifacts(run.info.run_id, "clusters")}
+    assert clusters == {"clusters/epoch_0001.npz", "clusters/epoch_0002.npz"}
 
     # An existing run is never overwritten by accident; a params change refuses to resume.
     again = run_cli(["pretrain"], cwd=tiny_project, check=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -59,6 +60,7 @@ class EvalContext:
     stage: str | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     results: dict[str, dict[str, float]] = field(default_factory=dict)
+    clock: float = field(default_factory=time.perf_counter)  # start of the work the next record() reports
 
     @property
     def cache(self) -> FeatureCache:
@@ -98,6 +100,7 @@ def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, flo
            extra_tags: dict[str, str] | None = None) -> dict[str, float]:
     """One MLflow run for one protocol on one dataset; cells = [[table, row, col, metric], ...]."""
     p = ctx.params
+    metrics = {**metrics, "time/seconds": time.perf_counter() - ctx.clock}
     primary = cells[0] if cells else [None, None, None, None]
     tags = standard_tags(dvc_stage=ctx.stage, extra={
         "kind": "eval", "vi2clr.protocol": protocol, "dataset": dataset, "split": split,
@@ -115,6 +118,7 @@ def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, flo
     ctx.results[key] = metrics
     shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/ap/" not in k and "/cost/" not in k)
     print(f"[{ctx.suite}] {protocol} {dataset}: {shown}")
+    ctx.clock = time.perf_counter()
     return metrics
 
 
@@ -480,6 +484,7 @@ def run_protocols(ctx: EvalContext, protocols: list[str]) -> dict[str, dict[str,
     if ctx.encoders is not None and not ctx.encoders.is_dir():
         raise EvalError(f"encoders folder {ctx.encoders} does not exist (run `vi2clr pretrain` first)")
     for name in protocols:
+        ctx.clock = time.perf_counter()
         PROTOCOLS[name](ctx)
     out = _report_dir(ctx) / "metrics.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -252,7 +252,7 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
                 cluster_state = ClusterState.instances(len(index.samples))
             t2 = time.perf_counter()
             if d.is_main:
-                _save_clusters(out, epoch, cluster_state)
+                tracker.log_artifact(_save_clusters(out, epoch, cluster_state), "clusters")
 
             # (d): one epoch of the three losses on cluster-aware batches
             _dump_clusters_for_tests(cluster_state, epoch, d.rank)
@@ -434,13 +434,14 @@ def _ground_truth(index: Index) -> dict[str, np.ndarray] | None:
     return truth
 
 
-def _save_clusters(out: Path, epoch: int, state: ClusterState) -> None:
+def _save_clusters(out: Path, epoch: int, state: ClusterState) -> Path:
     path = out / "clusters" / f"epoch_{epoch + 1:04d}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"assignments": state.assignments.numpy()}
     if state.centroids is not None:
         arrays.update(centroids=state.centroids.numpy(), phi=state.phi.numpy())
     np.savez_compressed(path, **arrays)
+    return path
 
 
 def _dump_clusters_for_tests(state: ClusterState, epoch: int, rank: int) -> None:
