@@ -1,0 +1,47 @@
+"""`vi2clr data index|subset` through the real CLI, and bad videos during a real pretraining."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from _support import run_cli, tiny_params
+
+
+def test_index_prints_class_and_split_counts_and_writes_index_files(tiny_project):
+    res = run_cli(["data", "index"], cwd=tiny_project, env={"COLUMNS": "200"})
+    for layout in ("kinetics400", "ucf101", "hmdb51", "imagenet", "voc2007"):
+        assert layout in res.stdout
+    assert (tiny_project / "data/index/kinetics400_train.json").exists()
+    assert (tiny_project / "data/index/voc2007_test.json").exists()
+
+
+def test_subset_writes_a_deterministic_index_that_pretraining_reads(tiny_project):
+    args = ["data", "subset", "-S", "data.subset.num_classes=2", "-S", "data.subset.per_class=3",
+            "-S", "data.subset.out=subset.json"]
+    run_cli(args, cwd=tiny_project)
+    first = (tiny_project / "subset.json").read_text()
+    run_cli(args, cwd=tiny_project)
+    assert (tiny_project / "subset.json").read_text() == first
+    rows = [json.loads(line) for line in first.splitlines()]
+    assert sum(1 for r in rows if "path" in r) == 6
+    run_cli(["pretrain", "-S", "data.kinetics400.index=subset.json", "-S", "pretrain.epochs=1",
+             "-S", "pretrain.batch_size=4", "-S", "pretrain.keep_epochs=[]"], cwd=tiny_project)
+
+    res = run_cli(["data", "subset"], cwd=tiny_project, check=False)
+    assert res.returncode == 2 and "data.subset.num_classes" in res.stderr
+
+
+def test_corrupt_and_empty_videos_are_skipped_and_counted(tmp_path):
+    raw = tiny_params({"data.synth.corrupt": 1, "data.synth.zero_length": 1, "pretrain.epochs": 1,
+                       "pretrain.clustering.warmup_epochs": 0, "pretrain.keep_epochs": []})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    run_cli(["data", "synth"], cwd=tmp_path)
+    res = run_cli(["pretrain"], cwd=tmp_path)
+    assert "skipping" in res.stderr.lower() or "skip" in res.stderr.lower()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name("vi2clr").experiment_id])[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["data/skipped_videos"] >= 2
