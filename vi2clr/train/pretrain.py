@@ -29,7 +29,7 @@ from vi2clr.config import Params
 from vi2clr.data.datasets import PretrainClips, make_loader
 from vi2clr.data.layouts import Index
 from vi2clr.data.transforms import ClipAugment
-from vi2clr.losses import center_nce, multi_positive_nce
+from vi2clr.losses import LossWeights, total_loss
 from vi2clr.models import Vi2CLR, build_encoder, save_encoder
 from vi2clr.tracking import Tracker, standard_tags
 from vi2clr.train import checkpoint as ckpt
@@ -111,30 +111,28 @@ def seed_epoch(seed: int, epoch: int, rank: int) -> None:
 
 def loss_terms(p: Params, z_video: torch.Tensor, z_image: torch.Tensor, z_joint: torch.Tensor,
                groups: torch.Tensor, state: ClusterState, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-    """The enabled loss terms for a batch of 2B views stacked as [view 1; view 2].
+    """The enabled loss terms (:func:`vi2clr.losses.total_loss`) for 2B views stacked as [view 1; view 2].
 
-    L = w_C·L_C + w_V·L_V + w_I·L_I, with L_C averaged over the two clips' z_J.
-    During warm-up (``state.centroids is None``) CenterNCE is off and groups are instances.
+    Warm-up epochs (``state.centroids is None``) are instance discrimination: CenterNCE is off and
+    every sample is its own group; a CenterNCE-only run warms up with both NCE terms, since it
+    has no instance term of its own.
     """
     lp = p.pretrain.loss
+    clustered = state.centroids is not None
+    use_video, use_image = lp.video.enabled, lp.image.enabled
+    if not clustered and not (use_video or use_image):
+        use_video = use_image = True
+    weights = LossWeights(center=lp.center.weight, video=lp.video.weight, image=lp.image.weight,
+                          use_center=lp.center.enabled and clustered, use_video=use_video, use_image=use_image)
     b = z_video.shape[0] // 2
-    terms: dict[str, torch.Tensor] = {}
-    if lp.video.enabled:
-        terms["video"] = multi_positive_nce(z_video[:b], z_video[b:], groups, tau=lp.tau, gather=lp.gather)
-    if lp.image.enabled:
-        terms["image"] = multi_positive_nce(z_image[:b], z_image[b:], groups, tau=lp.tau, gather=lp.gather)
-    if lp.center.enabled and state.centroids is not None:
-        c, phi = state.centroids.to(z_joint.device), state.phi.to(z_joint.device)
-        terms["center"] = 0.5 * (
-            center_nce(z_joint[:b], groups, c, phi, num_negatives=lp.center_negatives, generator=generator)
-            + center_nce(z_joint[b:], groups, c, phi, num_negatives=lp.center_negatives, generator=generator)
-        )
-    weights = {"video": lp.video.weight, "image": lp.image.weight, "center": lp.center.weight}
-    if terms:
-        terms["total"] = sum(weights[k] * v for k, v in terms.items())
-    else:  # warm-up with only CenterNCE enabled: nothing to train yet
-        terms["total"] = (z_joint * 0).sum()
-    return terms
+    device = z_joint.device
+    out = total_loss((z_video[:b], z_video[b:]), (z_image[:b], z_image[b:]), (z_joint[:b], z_joint[b:]), weights,
+                     assignments=groups,
+                     centroids=state.centroids.to(device) if clustered else None,
+                     phi=state.phi.to(device) if clustered else None,
+                     tau=lp.tau, gather=lp.gather, num_negatives=lp.center_negatives, generator=generator)
+    names = {"video_nce": "video", "img_nce": "image", "center_nce": "center", "total": "total"}
+    return {names[k]: v for k, v in out.items()}
 
 
 # ----------------------------------------------------------------------------- the run
