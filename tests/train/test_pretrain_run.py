@@ -140,3 +140,21 @@ def test_two_gloo_processes_under_torchrun_see_the_same_clusters(tiny_project):
     assert state["epoch"] == 2
     _, runs = _runs(tiny_project, "pretrain")
     assert len(runs) == 1 and runs[0].data.params["run.world_size"] == "2"  # rank 0 alone logs
+
+
+def test_unreadable_videos_do_not_stop_two_ranks(tmp_path):
+    """Ranks that skip different numbers of videos still gather the clustering features."""
+    import yaml
+
+    from _support import tiny_params
+
+    raw = tiny_params({"data.synth.corrupt": 2, "data.synth.zero_length": 1, "pretrain.epochs": 1,
+                       "pretrain.clustering.warmup_epochs": 0, "pretrain.keep_epochs": [], "pretrain.batch_size": 4})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    run_cli(["data", "synth"], cwd=tmp_path)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", VI2CLR, "pretrain"]
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "skipping unreadable file" in proc.stderr
+    assert torch.load(tmp_path / "runs/pretrain/full/last.pt", weights_only=True)["epoch"] == 1

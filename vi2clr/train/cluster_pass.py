@@ -50,7 +50,7 @@ class ClusterState:
 @torch.inference_mode()
 def extract_joint_features(model: nn.Module, loader, device: torch.device, num_rows: int) -> torch.Tensor:
     """z_J (num_rows, D) of the deterministic centre clip + its middle frame of every video, in eval
-    mode, gathered across ranks (DistributedSampler padding removed). Bad videos get a zero row."""
+    mode, gathered across ranks (DistributedSampler padding removed). Unreadable videos get a zero row."""
     was_training = model.training
     model.eval()
     feats, idx = [], []
@@ -65,21 +65,7 @@ def extract_joint_features(model: nn.Module, loader, device: torch.device, num_r
     dim = model.proj_dim if hasattr(model, "proj_dim") else feats[0].shape[1]
     local = torch.cat(feats) if feats else torch.zeros((0, dim), device=device)
     local_idx = torch.cat(idx) if idx else torch.zeros((0,), dtype=torch.long, device=device)
-    return _gather_allow_missing(local, local_idx, num_rows).cpu()
-
-
-def _gather_allow_missing(feats: torch.Tensor, idx: torch.Tensor, num_rows: int) -> torch.Tensor:
-    """gather_rows, but rows of skipped (unreadable) videos stay zero instead of failing."""
-    try:
-        return gather_rows(feats, idx, num_rows)
-    except RuntimeError:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            raise
-        out = feats.new_zeros((num_rows, feats.shape[1]))
-        out[idx] = feats
-        return out
+    return gather_rows(local, local_idx, num_rows).cpu()
 
 
 def cluster_features(z: torch.Tensor, cfg: ClusteringParams, *, tau: float, seed: int) -> ClusterState:

@@ -76,20 +76,28 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
 def gather_rows(features: torch.Tensor, indices: torch.Tensor, num_rows: int) -> torch.Tensor:
     """Assemble the (num_rows, D) matrix whose row ``indices[j]`` is ``features[j]``, over all ranks.
 
-    Each rank holds the rows of its DistributedSampler share, padded so all shares are equal in size;
-    writing rows by dataset index drops the padding (a padded index repeats an identical row).
+    Each rank holds the rows of its DistributedSampler share. Shares may differ in length (a rank
+    that skipped an unreadable video has fewer rows), so every rank pads to the longest share with
+    index −1 before ``all_gather``; writing rows by dataset index then drops both that padding and
+    the sampler's own padding (a repeated index carries an identical row). Rows of videos nobody
+    could read stay zero.
     """
     if dist.is_available() and dist.is_initialized():
-        feats = [torch.empty_like(features) for _ in range(dist.get_world_size())]
-        idx = [torch.empty_like(indices) for _ in range(dist.get_world_size())]
+        world = dist.get_world_size()
+        count = torch.tensor([features.shape[0]], device=features.device)
+        counts = [torch.empty_like(count) for _ in range(world)]
+        dist.all_gather(counts, count)
+        longest = int(max(c.item() for c in counts))
+        pad = longest - features.shape[0]
+        features = torch.cat([features, features.new_zeros((pad, features.shape[1]))])
+        indices = torch.cat([indices, indices.new_full((pad,), -1)])
+        feats = [torch.empty_like(features) for _ in range(world)]
+        idx = [torch.empty_like(indices) for _ in range(world)]
         dist.all_gather(feats, features.contiguous())
         dist.all_gather(idx, indices.contiguous())
         features, indices = torch.cat(feats), torch.cat(idx)
+        keep = indices >= 0
+        features, indices = features[keep], indices[keep]
     out = features.new_zeros((num_rows, features.shape[1]))
-    seen = torch.zeros(num_rows, dtype=torch.bool, device=features.device)
     out[indices] = features
-    seen[indices] = True
-    if not bool(seen.all()):
-        missing = int((~seen).sum())
-        raise RuntimeError(f"feature gathering lost {missing} of {num_rows} rows")
     return out
