@@ -207,7 +207,7 @@ def run_pretrain(p: Params, *, resume: bool = False, restart: bool = False, abla
 
 def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str | None, stage: str | None) -> Path:
     cfg = p.pretrain
-    outputs = RunOutputs(p, p.digest())
+    outputs = RunOutputs(p, p.training_digest())
     saved = read_resume_point(outputs, d, resume=resume, restart=restart)
 
     torch.use_deterministic_algorithms(cfg.deterministic and d.device.type == "cpu", warn_only=True)
@@ -231,8 +231,11 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
         for epoch in range(state.epoch, cfg.epochs):
             metrics = run_epoch(p, d, epoch, state, net, loaders, tracker, outputs, amp, truth)
         if d.is_main:
-            for path in outputs.encoder_files:
-                tracker.log_artifact(path, "encoders")
+            if metrics is None:  # a finished run resumed: nothing to do, its metrics.json is kept
+                log.info("%s: all %d epochs done already", outputs.last, cfg.epochs)
+            else:
+                for path in outputs.encoder_files:
+                    tracker.log_artifact(path, "encoders")
             outputs.finish(tracker.run_id, cfg.epochs, metrics)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
