@@ -2,16 +2,57 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from vi2clr.config import Params, ParamsError, load_params
+from vi2clr.config import Params, load_params
+from vi2clr.errors import UserError
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Logging set up once for every command, on stderr: rich on a terminal, plain
+    ``time level name: message`` lines elsewhere (``dvc repro`` logs, SLURM)."""
+    root = logging.getLogger()
+    if getattr(root, "_vi2clr_configured", False):
+        return
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False)
+        handler.setFormatter(logging.Formatter("%(message)s", datefmt="%H:%M:%S"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.getLogger("vi2clr").setLevel(level)
+    root.addHandler(handler)
+    root._vi2clr_configured = True  # type: ignore[attr-defined]
+
+
+class _UserErrors(TyperGroup):
+    """The one handler of the user-error contract: a :class:`~vi2clr.errors.UserError` prints
+    ``error: <first line>`` (one line per problem for params) and exits with its ``exit_code``;
+    anything else keeps its traceback."""
+
+    def invoke(self, ctx: click.Context):
+        configure_logging()
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            for line in getattr(exc, "lines", None) or [exc.first_line()]:
+                typer.echo(f"error: {line}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
 
 app = typer.Typer(
+    cls=_UserErrors,
     name="vi2clr",
     help="Vi2CLR: self-supervised video (3D) + image (2D) representation learning with clustering.\n\n"
     "Every command reads params.yaml (--params) and accepts repeatable -S key.path=value overrides.",
@@ -32,13 +73,8 @@ SetOpt = Annotated[
 
 
 def _params(path: Path, overrides: list[str] | None, ablation: str | None = None) -> Params:
-    """Load and validate; on error print one line per problem and exit 2 before any work starts."""
-    try:
-        return load_params(path, overrides or [], ablation=ablation)
-    except ParamsError as exc:
-        for line in exc.lines:
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(2) from None
+    """Load and validate (a ``ParamsError`` exits 2 before any work starts)."""
+    return load_params(path, overrides or [], ablation=ablation)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -101,12 +137,9 @@ def pretrain(
     if resume and restart:
         _fail("--resume and --restart exclude each other", 2)
     p = _params(params, overrides, ablation)
-    from vi2clr.train.pretrain import PretrainError, run_pretrain
+    from vi2clr.train.pretrain import run_pretrain
 
-    try:
-        run_pretrain(p, resume=resume, restart=restart, ablation=ablation, stage=stage)
-    except PretrainError as exc:
-        _fail(str(exc))
+    run_pretrain(p, resume=resume, restart=restart, ablation=ablation, stage=stage)
 
 
 # ----------------------------------------------------------------------------- eval

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vi2clr.errors import UserError
+from vi2clr.models.names import ENCODERS
 
 
 class Strict(BaseModel):
@@ -100,11 +103,28 @@ class EncoderParams(Strict):
     name: str
     kwargs: dict[str, Any] = {}
 
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if name not in ENCODERS:
+            raise ValueError(f"unknown encoder {name!r}; choose one of: {', '.join(sorted(ENCODERS))}")
+        return name
+
 
 class ModelParams(Strict):
-    video_encoder: EncoderParams = EncoderParams(name="tiny3d")
-    image_encoder: EncoderParams = EncoderParams(name="tiny2d")
+    """The paper's encoders by default: f_V = S3D, f_I = ResNet-50."""
+
+    video_encoder: EncoderParams = EncoderParams(name="s3d")
+    image_encoder: EncoderParams = EncoderParams(name="resnet50")
     proj_dim: int = Field(128, ge=2)
+
+    @model_validator(mode="after")
+    def _kinds(self) -> "ModelParams":
+        for field, want in (("video_encoder", "video"), ("image_encoder", "image")):
+            name = getattr(self, field).name
+            if ENCODERS[name] != want:
+                raise ValueError(f"{field}.name {name!r} is an {ENCODERS[name]} encoder, not a {want} one")
+        return self
 
 
 # ----------------------------------------------------------------------------- pretrain
@@ -179,7 +199,8 @@ class PretrainParams(Strict):
     deterministic: bool = True
     max_nonfinite: int = Field(5, ge=1, description="stop after this many non-finite losses in a row")
     keep_every: int = Field(0, ge=0, description="also keep every K-th epoch's checkpoint (0 = last only)")
-    keep_epochs: list[int] = Field([], description="epochs whose encoders are exported for evaluation")
+    keep_epochs: list[int] = Field([50, 100, 200], description="epochs whose encoders are exported for evaluation "
+                                   "(the paper's Table 1 columns)")
     log_every: int = Field(10, ge=1)
     progress: bool = Field(True, description="show a progress bar per epoch (rank 0)")
     tags: dict[str, str] = Field({}, description="extra MLflow tags, e.g. table/row of an ablation run")
@@ -274,16 +295,33 @@ class Params(Strict):
     eval_random: EvalSuiteParams = Field(EvalSuiteParams(encoders=None), description="random-init baseline suite")
 
     def digest(self) -> str:
-        """sha256 of the canonical JSON of these params (the resume guard)."""
+        """sha256 of the canonical JSON of all these params."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
+
+    def training_digest(self) -> str:
+        """sha256 of what changes training (the resume guard): ``model``, the training set's
+        ``data.kinetics400`` and ``pretrain.*`` except :data:`RESUME_FREE` (where output goes, how it
+        is logged, and how many epochs to run, so a resumed run may be extended)."""
+        pre = self.pretrain.model_dump(mode="json")
+        for key in RESUME_FREE:
+            pre.pop(key)
+        tree = {"model": self.model.model_dump(mode="json"),
+                "data.kinetics400": self.data.kinetics400.model_dump(mode="json"), "pretrain": pre}
+        return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()
+
+
+RESUME_FREE = ("out_dir", "epochs", "log_every", "progress", "tags", "keep_every", "keep_epochs")
+"""``pretrain.*`` keys a resumed run may change (they do not change the weights of an epoch)."""
 
 
 # ----------------------------------------------------------------------------- loading
 
 
-class ParamsError(ValueError):
-    """Invalid params; ``lines`` holds one ``key.path: problem`` line per error."""
+class ParamsError(UserError, ValueError):
+    """Invalid params; ``lines`` holds one ``key.path: problem`` line per error (exit code 2)."""
+
+    exit_code = 2
 
     def __init__(self, lines: list[str]):
         super().__init__("\n".join(lines))

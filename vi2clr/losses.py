@@ -214,12 +214,13 @@ class LossWeights:
 
     @classmethod
     def ablation(cls, name: str) -> LossWeights:
-        """Table 6 rows: ``"full"``, ``"img_nce"``, ``"video_nce"``, ``"center_nce"`` (that term only)."""
+        """Table 6 rows, named as the ``ablations`` of params.yaml: ``"full"``, ``"image_only"``,
+        ``"video_only"``, ``"center_only"`` (that term only)."""
         rows = {
             "full": cls(),
-            "img_nce": cls(use_center=False, use_video=False),
-            "video_nce": cls(use_center=False, use_image=False),
-            "center_nce": cls(use_video=False, use_image=False),
+            "image_only": cls(use_center=False, use_video=False),
+            "video_only": cls(use_center=False, use_image=False),
+            "center_only": cls(use_video=False, use_image=False),
         }
         if name not in rows:
             raise ValueError(f"unknown loss ablation {name!r}; choose one of: {', '.join(rows)}")
@@ -242,9 +243,9 @@ def total_loss(
 ) -> dict[str, torch.Tensor]:
     """Combine the three Vi2CLR terms.
 
-    - ``video_nce`` = multi_positive_nce(z_V of clip 1, z_V of clip 2, groups = assignments)
-    - ``img_nce``   = multi_positive_nce(z_I of frame 1, z_I of frame 2, groups = assignments)
-    - ``center_nce`` = ½ (center_nce(z_J of clip 1) + center_nce(z_J of clip 2))
+    - ``video``  = multi_positive_nce(z_V of clip 1, z_V of clip 2, groups = assignments)  (L_V)
+    - ``image``  = multi_positive_nce(z_I of frame 1, z_I of frame 2, groups = assignments)  (L_I)
+    - ``center`` = ½ (center_nce(z_J of clip 1) + center_nce(z_J of clip 2))  (L_C)
     - ``total`` = Σ of the enabled terms times their weights.
 
     Args:
@@ -257,7 +258,8 @@ def total_loss(
         num_negatives, generator: passed to :func:`center_nce`.
 
     Returns:
-        Dict with the enabled terms (unweighted) and ``"total"``.
+        Dict with the enabled terms (unweighted) under ``"video"``, ``"image"``, ``"center"`` (the one
+        vocabulary of the loss terms: metrics, history columns and params use the same names) and ``"total"``.
     """
     if not (weights.use_center or weights.use_video or weights.use_image):
         raise ValueError("all loss terms are disabled; enable at least one of center/video/image")
@@ -266,17 +268,17 @@ def total_loss(
     out: dict[str, torch.Tensor] = {}
     total = z_v[0].new_zeros(())
     if weights.use_video:
-        out["video_nce"] = multi_positive_nce(z_v[0], z_v[1], groups, tau=tau, gather=gather)
-        total = total + weights.video * out["video_nce"]
+        out["video"] = multi_positive_nce(z_v[0], z_v[1], groups, tau=tau, gather=gather)
+        total = total + weights.video * out["video"]
     if weights.use_image:
-        out["img_nce"] = multi_positive_nce(z_i[0], z_i[1], groups, tau=tau, gather=gather)
-        total = total + weights.image * out["img_nce"]
+        out["image"] = multi_positive_nce(z_i[0], z_i[1], groups, tau=tau, gather=gather)
+        total = total + weights.image * out["image"]
     if weights.use_center:
         if assignments is None or centroids is None or phi is None:
             raise ValueError("CenterNCE is enabled but assignments, centroids or phi is missing")
-        out["center_nce"] = 0.5 * sum(
+        out["center"] = 0.5 * sum(
             center_nce(z, assignments, centroids, phi, num_negatives=num_negatives, generator=generator) for z in z_j
         )
-        total = total + weights.center * out["center_nce"]
+        total = total + weights.center * out["center"]
     out["total"] = total
     return out

@@ -188,17 +188,17 @@ def test_total_loss_ablation_rows():
     c, phi = unit(3, 8, seed=20), torch.full((3,), TAU, dtype=torch.float64)
     kw = dict(assignments=s, centroids=c, phi=phi)
     full = total_loss(zs["v"], zs["i"], zs["j"], LossWeights.ablation("full"), **kw)
-    assert set(full) == {"video_nce", "img_nce", "center_nce", "total"}
-    torch.testing.assert_close(full["total"], full["video_nce"] + full["img_nce"] + full["center_nce"])
+    assert set(full) == {"video", "image", "center", "total"}
+    torch.testing.assert_close(full["total"], full["video"] + full["image"] + full["center"])
     expect_c = 0.5 * (center_nce(zs["j"][0], s, c, phi) + center_nce(zs["j"][1], s, c, phi))
-    torch.testing.assert_close(full["center_nce"], expect_c)
-    torch.testing.assert_close(full["video_nce"], multi_positive_nce(*zs["v"], s))
-    for row, key in [("img_nce", "img_nce"), ("video_nce", "video_nce"), ("center_nce", "center_nce")]:
+    torch.testing.assert_close(full["center"], expect_c)
+    torch.testing.assert_close(full["video"], multi_positive_nce(*zs["v"], s))
+    for row, key in [("image_only", "image"), ("video_only", "video"), ("center_only", "center")]:
         out = total_loss(zs["v"], zs["i"], zs["j"], LossWeights.ablation(row), **kw)
         assert set(out) == {key, "total"}
         torch.testing.assert_close(out["total"], full[key])
     weighted = total_loss(zs["v"], zs["i"], zs["j"], LossWeights(center=2.0, video=0.5, image=0.0), **kw)
-    torch.testing.assert_close(weighted["total"], 2 * full["center_nce"] + 0.5 * full["video_nce"])
+    torch.testing.assert_close(weighted["total"], 2 * full["center"] + 0.5 * full["video"])
 
 
 def test_total_loss_needs_clustering_for_center_term():
@@ -206,4 +206,4 @@ def test_total_loss_needs_clustering_for_center_term():
     with pytest.raises(ValueError, match="CenterNCE is enabled"):
         total_loss(z, z, z, LossWeights())
     out = total_loss(z, z, z, LossWeights(use_center=False))  # warm-up: instance discrimination
-    torch.testing.assert_close(out["video_nce"], multi_positive_nce(*z, torch.arange(4)))
+    torch.testing.assert_close(out["video"], multi_positive_nce(*z, torch.arange(4)))

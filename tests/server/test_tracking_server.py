@@ -14,24 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from _support import tiny_params
+
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"}
 VI2CLR = shutil.which("vi2clr", path=str(Path(sys.executable).parent)) or shutil.which("vi2clr")
 
-# Smallest sizes the params models accept; one epoch. Seconds on 2 CPU cores.
-TINY_PARAMS = {
-    "data": {
-        "synth": {"root": "data/synthetic", "num_motion": 2, "num_appearance": 2, "size": 32, "num_frames": 8,
-                  "kinetics_train_per_class": 4, "kinetics_val_per_class": 1, "kinetics_missing": 0,
-                  "ucf_groups": 3, "ucf_clips_per_group": 1, "hmdb_per_class": 3,
-                  "imagenet_train_per_class": 2, "imagenet_val_per_class": 1, "image_size": 32,
-                  "voc_trainval": 10, "voc_test": 10, "workers": 1},
-        "num_workers": 0,
-    },
-    "pretrain": {"epochs": 1, "batch_size": 8, "num_frames": 8, "size": 32, "keep_epochs": [],
-                 "log_every": 1, "optim": {"lr": 0.005, "milestones": []}},
-    "eval": {"size": 32, "video_size": 32, "num_frames": 8, "batch_size": 16,
-             "retrieval": {"ks": [1, 5], "window_stride": 8}},
-}
+# The suite's one tiny preset (tests/_support.py), one epoch. Seconds on 2 CPU cores.
+TINY_PARAMS = tiny_params({"pretrain.epochs": 1, "pretrain.optim.lr": 0.005, "pretrain.keep_epochs": [],
+                           "pretrain.clustering.warmup_epochs": 0})
 EVAL_PROTOCOL = "retrieval"
 
 

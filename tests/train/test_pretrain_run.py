@@ -108,8 +108,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_project):
 def test_non_finite_losses_stop_the_run_with_a_checkpoint(tiny_project, monkeypatch):
     import vi2clr.train.pretrain as pretrain
     from vi2clr.config import load_params
+    from vi2clr.train.criterion import Criterion
 
-    real = pretrain.loss_terms
+    real = Criterion.__call__
 
     def nan_terms(*args, **kwargs):
         terms = real(*args, **kwargs)
@@ -117,7 +118,7 @@ def test_non_finite_losses_stop_the_run_with_a_checkpoint(tiny_project, monkeypa
         return terms
 
     monkeypatch.chdir(tiny_project)
-    monkeypatch.setattr(pretrain, "loss_terms", nan_terms)
+    monkeypatch.setattr(Criterion, "__call__", nan_terms)
     p = load_params("params.yaml", ["pretrain.max_nonfinite=2", "pretrain.out_dir=runs/nan"])
     with pytest.raises(pretrain.PretrainError, match="2 non-finite losses in a row at epoch 1"):
         pretrain.run_pretrain(p)

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from vi2clr.errors import UserError
+
 __all__ = ["Sample", "Index", "LayoutError", "INDEX_FORMAT", "probe_index", "probe_cache_path"]
 
 INDEX_FORMAT = "vi2clr-index/1"
 PROBE_KEYS = ("num_frames", "fps", "width", "height")
 
 
-class LayoutError(ValueError):
+class LayoutError(UserError, ValueError):
     """A data folder does not have the structure its reader expects (one line: what, where)."""
 
 

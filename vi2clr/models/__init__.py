@@ -1,16 +1,22 @@
-"""Encoders (registry by name), projection heads, the joint Vi2CLR module, encoder export."""
+"""Encoders (registry by name), projection heads, the joint Vi2CLR module, encoder export.
 
-from vi2clr.models.encoders import Encoder, build_encoder, encoder_kind, list_encoders
-from vi2clr.models.export import load_encoder, save_encoder
-from vi2clr.models.heads import ProjectionHead, Vi2CLR
+Attributes load lazily (PEP 562) so ``vi2clr.models.names`` can be imported, e.g. by params
+validation, without importing torch."""
 
-__all__ = [
-    "Encoder",
-    "ProjectionHead",
-    "Vi2CLR",
-    "build_encoder",
-    "encoder_kind",
-    "list_encoders",
-    "load_encoder",
-    "save_encoder",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOME = {
+    "Encoder": "encoders", "build_encoder": "encoders", "encoder_kind": "encoders", "list_encoders": "encoders",
+    "load_encoder": "export", "save_encoder": "export", "ProjectionHead": "heads", "Vi2CLR": "heads",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)

@@ -34,6 +34,8 @@ from torch import nn
 from torchvision.models import resnet18, resnet50
 from torchvision.models.video import r2plus1d_18, r3d_18, s3d
 
+from vi2clr.models.names import ENCODERS
+
 EncoderKind = Literal["video", "image"]
 
 _INPUT_NDIM = {"video": 5, "image": 4}
@@ -125,6 +127,9 @@ _REGISTRY: dict[str, tuple[EncoderKind, Callable[..., Encoder]]] = {
     "resnet18": ("image", lambda: _without_fc(resnet18(weights=None), 512, "image")),
     "tiny2d": ("image", _tiny2d),
 }
+# The light name list (read by params validation) and this registry must agree.
+if {n: k for n, (k, _) in _REGISTRY.items()} != ENCODERS:
+    raise ImportError("vi2clr.models.names.ENCODERS does not match the encoder registry")
 
 
 def list_encoders(kind: EncoderKind | None = None) -> list[str]:

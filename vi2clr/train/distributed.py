@@ -101,3 +101,10 @@ def gather_rows(features: torch.Tensor, indices: torch.Tensor, num_rows: int) ->
     out = features.new_zeros((num_rows, features.shape[1]))
     out[indices] = features
     return out
+
+
+def all_ranks_true(flag: bool, device: torch.device) -> bool:
+    """True when ``flag`` holds on every rank (one all_reduce; the local flag without a process group)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return bool(flag)
+    return all_reduce_sum([float(flag)], device)[0] == dist.get_world_size()

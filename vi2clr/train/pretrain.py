@@ -1,14 +1,14 @@
-"""``vi2clr pretrain``: Algorithm 1 of the paper, one function a step, in the style of torchvision's
-``references/`` scripts.
+"""``vi2clr pretrain``: Algorithm 1 of the paper in the shape of torchvision's ``references/``
+scripts: ``_run`` builds the pieces and loops over epochs; ``train_one_epoch`` is one pass.
 
 Per epoch: (a) z_J of every training video (centre clip, eval mode, gathered over ranks);
 (b) FINCH / K-means; (c) centroids and φ; (d) one epoch of L = CenterNCE + VideoNCE + ImgNCE with
-the cluster-aware sampler. Rank 0 logs and writes checkpoints; every rank sees the same clusters.
+the cluster-aware sampler. Rank 0 logs and writes (:class:`RunOutputs`); every rank sees the same
+clusters. What goes from epoch to epoch is a :class:`TrainState`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
-from rich.progress import track
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
@@ -29,20 +27,33 @@ from vi2clr.config import Params
 from vi2clr.data.datasets import PretrainClips, make_loader
 from vi2clr.data.layouts import Index
 from vi2clr.data.transforms import ClipAugment
-from vi2clr.losses import LossWeights, total_loss
-from vi2clr.models import Vi2CLR, build_encoder, save_encoder
+from vi2clr.errors import UserError
+from vi2clr.models import Vi2CLR, build_encoder
 from vi2clr.tracking import Tracker, standard_tags
-from vi2clr.train import checkpoint as ckpt
 from vi2clr.train.cluster_pass import ClusterState, cluster_features, extract_joint_features
-from vi2clr.train.distributed import DistInfo, all_reduce_sum, barrier, broadcast_object, init_distributed, shutdown
+from vi2clr.train.criterion import Criterion
+from vi2clr.train.distributed import (
+    DistInfo,
+    all_ranks_true,
+    all_reduce_sum,
+    barrier,
+    broadcast_object,
+    init_distributed,
+    shutdown,
+)
+from vi2clr.train.outputs import CHECKPOINT_FORMAT, RunOutputs, report_dir
+from vi2clr.train.progress import progress
+from vi2clr.train.state import StateMismatch, TrainState
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "vi2clr-pretrain/1"
+__all__ = ["CHECKPOINT_FORMAT", "PretrainError", "build_model", "report_dir", "run_pretrain"]
 
 
-class PretrainError(RuntimeError):
-    """A run that cannot start or go on; the message is one line for the user."""
+class PretrainError(UserError):
+    """A run that cannot start or go on; the message is one line for the user (exit 1)."""
+
+    exit_code = 1
 
 
 class NonFiniteStop(PretrainError):
@@ -66,6 +77,12 @@ class EpochStats:
 
     def means(self) -> dict[str, float]:
         return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
+
+
+@dataclass(frozen=True)
+class Amp:
+    enabled: bool
+    dtype: torch.dtype
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -101,6 +118,32 @@ def build_optimizer(p: Params, model: torch.nn.Module) -> torch.optim.Optimizer:
     return cls(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
 
 
+def build_train_state(p: Params, d: DistInfo, num_videos: int) -> tuple[TrainState, Amp]:
+    """A fresh :class:`TrainState` (model on ``d.device``, instance clusters) and the AMP setting."""
+    cfg = p.pretrain
+    model = build_model(p).to(d.device)
+    optimizer = build_optimizer(p, model)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.optim.milestones, cfg.optim.gamma)
+    amp = Amp(cfg.amp != "none" and d.device.type == "cuda", torch.bfloat16 if cfg.amp == "bf16" else torch.float16)
+    if cfg.amp != "none" and not amp.enabled and d.is_main:
+        log.warning("pretrain.amp=%s needs CUDA; training in float32 on %s", cfg.amp, d.device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp.enabled and cfg.amp == "fp16")
+    state = TrainState(model, optimizer, scheduler, scaler, ClusterState.instances(num_videos),
+                       sampler_seed=cfg.seed)
+    return state, amp
+
+
+def wrap_ddp(p: Params, model: torch.nn.Module, d: DistInfo) -> torch.nn.Module:
+    """DDP around ``model`` under torchrun (unused parameters allowed when a term is off or in warm-up)."""
+    if not d.distributed:
+        return model
+    lp = p.pretrain.loss
+    all_terms = lp.center.enabled and lp.video.enabled and lp.image.enabled
+    return DistributedDataParallel(
+        model, device_ids=[d.local_rank] if d.device.type == "cuda" else None,
+        find_unused_parameters=not all_terms or p.pretrain.clustering.warmup_epochs > 0)
+
+
 def seed_epoch(seed: int, epoch: int, rank: int) -> None:
     """Every epoch starts from RNG state f(seed, epoch, rank), so a resumed run repeats it exactly."""
     s = (seed * 1_000_003 + epoch * 9_973 + rank) % (2**31)
@@ -109,30 +152,44 @@ def seed_epoch(seed: int, epoch: int, rank: int) -> None:
     torch.manual_seed(s)
 
 
-def loss_terms(p: Params, z_video: torch.Tensor, z_image: torch.Tensor, z_joint: torch.Tensor,
-               groups: torch.Tensor, state: ClusterState, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-    """The enabled loss terms (:func:`vi2clr.losses.total_loss`) for 2B views stacked as [view 1; view 2].
+class EpochBatches(Sampler[list[int]]):
+    """The batch sampler of the training loader, swapped every epoch for one built on the new
+    clusters; one loader (and its persistent workers, when enabled) serves the whole run."""
 
-    Warm-up epochs (``state.centroids is None``) are instance discrimination: CenterNCE is off and
-    every sample is its own group; a CenterNCE-only run warms up with both NCE terms, since it
-    has no instance term of its own.
-    """
-    lp = p.pretrain.loss
-    clustered = state.centroids is not None
-    use_video, use_image = lp.video.enabled, lp.image.enabled
-    if not clustered and not (use_video or use_image):
-        use_video = use_image = True
-    weights = LossWeights(center=lp.center.weight, video=lp.video.weight, image=lp.image.weight,
-                          use_center=lp.center.enabled and clustered, use_video=use_video, use_image=use_image)
-    b = z_video.shape[0] // 2
-    device = z_joint.device
-    out = total_loss((z_video[:b], z_video[b:]), (z_image[:b], z_image[b:]), (z_joint[:b], z_joint[b:]), weights,
-                     assignments=groups,
-                     centroids=state.centroids.to(device) if clustered else None,
-                     phi=state.phi.to(device) if clustered else None,
-                     tau=lp.tau, gather=lp.gather, num_negatives=lp.center_negatives, generator=generator)
-    names = {"video_nce": "video", "img_nce": "image", "center_nce": "center", "total": "total"}
-    return {names[k]: v for k, v in out.items()}
+    def __init__(self) -> None:
+        self.current: Sampler[list[int]] | None = None
+
+    def __iter__(self):
+        return iter(self.current)
+
+    def __len__(self) -> int:
+        return len(self.current)
+
+
+@dataclass
+class Loaders:
+    """The training loader (cluster-aware batches via ``batches``) and the clustering pass's loader."""
+
+    train: DataLoader
+    batches: EpochBatches
+    centre: DataLoader
+    num_videos: int
+
+
+def build_loaders(p: Params, index: Index, d: DistInfo) -> Loaders:
+    cfg = p.pretrain
+    clip = dict(num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size, seed=cfg.seed)
+    augment = ClipAugment(size=cfg.size, **cfg.augment.model_dump())
+    train_set = PretrainClips(index, augment=augment, mode="train", **clip)
+    centre_set = PretrainClips(index, augment=None, mode="center", **clip)
+    batches = EpochBatches()
+    workers = dict(num_workers=p.data.num_workers, persistent_workers=p.data.persistent_workers, seed=cfg.seed)
+    train = make_loader(train_set, batch_sampler=batches, pin_memory=p.data.pin_memory and d.device.type == "cuda",
+                        **workers)
+    sampler = DistributedSampler(centre_set, num_replicas=d.world_size, rank=d.rank, shuffle=False) \
+        if d.distributed else None
+    centre = make_loader(centre_set, cfg.batch_size, sampler=sampler, **workers)
+    return Loaders(train, batches, centre, len(index.samples))
 
 
 # ----------------------------------------------------------------------------- the run
@@ -150,197 +207,181 @@ def run_pretrain(p: Params, *, resume: bool = False, restart: bool = False, abla
 
 def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str | None, stage: str | None) -> Path:
     cfg = p.pretrain
-    out = Path(cfg.out_dir)
-    last = out / "last.pt"
-    digest = p.digest()
-
-    start_epoch, resume_state = 0, None
-    if last.exists() and not restart:
-        if not resume:
-            raise PretrainError(f"{last} exists: pass --resume to continue it or --restart to start over")
-        resume_state = ckpt.load(last)
-        if resume_state.get("format") != CHECKPOINT_FORMAT:
-            raise PretrainError(f"{last} is not a vi2clr pretraining checkpoint")
-        if resume_state["params_digest"] != digest:
-            raise PretrainError(
-                f"{last} was written with other params (hash {resume_state['params_digest'][:12]} != "
-                f"{digest[:12]}): resume refused; use --restart to start fresh")
-        start_epoch = int(resume_state["epoch"])
-    elif restart and d.is_main and out.exists():
-        shutil.rmtree(out)
-    barrier()
+    outputs = RunOutputs(p, p.training_digest())
+    saved = read_resume_point(outputs, d, resume=resume, restart=restart)
 
     torch.use_deterministic_algorithms(cfg.deterministic and d.device.type == "cpu", warn_only=True)
     seed_epoch(cfg.seed, 0, 0)  # identical initial weights on every rank
     index = load_pretrain_index(p)
-    model = build_model(p).to(d.device)
-    optimizer = build_optimizer(p, model)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.optim.milestones, cfg.optim.gamma)
-    use_amp = cfg.amp != "none" and d.device.type == "cuda"
-    amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and cfg.amp == "fp16")
-    if cfg.amp != "none" and not use_amp and d.is_main:
-        log.warning("pretrain.amp=%s needs CUDA; training in float32 on %s", cfg.amp, d.device)
-
-    cluster_state = ClusterState.instances(len(index.samples))
-    run_id = None
-    nonfinite_total = 0
-    global_step = 0
-    if resume_state is not None:
-        model.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
-        scaler.load_state_dict(resume_state["scaler"])
-        ckpt.set_rng_state(resume_state["rng"])
-        cluster_state = ClusterState.from_state_dict(resume_state["cluster"])
-        run_id = resume_state.get("mlflow_run_id")
-        nonfinite_total = int(resume_state.get("nonfinite_total", 0))
-        global_step = int(resume_state.get("global_step", 0))
-
-    lp = cfg.loss
-    all_terms = lp.center.enabled and lp.video.enabled and lp.image.enabled
-    net = model
-    if d.distributed:
-        net = DistributedDataParallel(
-            model, device_ids=[d.local_rank] if d.device.type == "cuda" else None,
-            find_unused_parameters=not all_terms or cfg.clustering.warmup_epochs > 0)
-
-    augment = ClipAugment(size=cfg.size, **cfg.augment.model_dump())
-    train_set = PretrainClips(index, num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size,
-                              augment=augment, mode="train", seed=cfg.seed)
-    centre_set = PretrainClips(index, num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size,
-                               augment=None, mode="center", seed=cfg.seed)
-    truth = _ground_truth(index)
-    batches = EpochBatches()
-    pin = p.data.pin_memory and d.device.type == "cuda"
-    train_loader = make_loader(train_set, batch_sampler=batches, num_workers=p.data.num_workers, pin_memory=pin,
-                               persistent_workers=p.data.persistent_workers, seed=cfg.seed)
-    centre_loader = _centre_loader(p, centre_set, d)
-
-    tracker = Tracker(
-        enabled=d.is_main, params=p, run_id=run_id, run_name=f"pretrain:{ablation or 'full'}",
-        tags=standard_tags(dvc_stage=stage, data_digest=index.digest(),
-                           extra={"kind": "pretrain", "ablation": ablation or "full", **cfg.tags}),
-    )
-    if d.is_main and resume_state is None:
-        tracker.log_params(p)
-        tracker.log_params({"run.world_size": d.world_size, "run.num_videos": len(index.samples)})
-        tracker.log_dict(p.model_dump(mode="json"), "params.yaml")
-    report = report_dir(p)
+    state, amp = build_train_state(p, d, len(index.samples))
+    if saved is not None:
+        try:
+            state.load_state_dict(saved)
+        except StateMismatch as exc:
+            raise PretrainError(f"{outputs.last}: {exc}; use --restart to start fresh") from None
+    net = wrap_ddp(p, state.model, d)
+    loaders = build_loaders(p, index, d)
+    tracker = open_tracker(p, d, index, state.mlflow_run_id, ablation=ablation, stage=stage)
+    state.mlflow_run_id = tracker.run_id
     if d.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "params.yaml").write_text(yaml.safe_dump(p.model_dump(mode="json"), sort_keys=False))
-        _truncate_history(report / "history.csv", start_epoch)
+        outputs.start(state.epoch)
 
-    status = "FINISHED"
+    status, metrics, truth = "FINISHED", None, _ground_truth(index)
     try:
-        for epoch in range(start_epoch, cfg.epochs):
-            seed_epoch(cfg.seed, epoch, d.rank)
-            # (a)-(c): cluster the joint features of all videos
-            t0 = time.perf_counter()
-            if epoch >= cfg.clustering.warmup_epochs:
-                z = extract_joint_features(net.module if d.distributed else net, centre_loader, d.device,
-                                           len(index.samples))
-                t1 = time.perf_counter()
-                if d.is_main:
-                    cluster_state = cluster_features(z, cfg.clustering, tau=lp.tau, seed=cfg.seed + epoch)
-                cluster_state = broadcast_object(cluster_state)
-            else:
-                t1 = time.perf_counter()
-                cluster_state = ClusterState.instances(len(index.samples))
-            t2 = time.perf_counter()
-            if d.is_main:
-                tracker.log_artifact(_save_clusters(out, epoch, cluster_state), "clusters")
-
-            # (d): one epoch of the three losses on cluster-aware batches
-            _dump_clusters_for_tests(cluster_state, epoch, d.rank)
-            try:
-                stats, global_step = train_one_epoch(p, net, optimizer, scaler, train_loader, batches, cluster_state,
-                                                     d, epoch, tracker, global_step, use_amp, amp_dtype)
-            except NonFiniteStop as stop:
-                if d.is_main:
-                    _save_checkpoint(out, p, digest, epoch, model, optimizer, scheduler, scaler, cluster_state,
-                                     tracker.run_id, nonfinite_total + cfg.max_nonfinite, global_step,
-                                     name="stopped.pt")
-                raise PretrainError(
-                    f"{stop}: stopping. State at the stop: {out / 'stopped.pt'}; last good epoch: {last} "
-                    f"(lower pretrain.optim.lr or set pretrain.optim.grad_clip)") from None
-            scheduler.step()
-            nonfinite_total += stats.nonfinite
-
-            sums = all_reduce_sum([stats.clips, stats.skipped, stats.data_wait, stats.train_time], d.device)
-            epoch_metrics = {f"epoch/loss_{k}": v for k, v in stats.means().items()}
-            epoch_metrics.update({
-                "epoch/lr": optimizer.param_groups[0]["lr"],
-                "time/extract_s": t1 - t0, "time/cluster_s": t2 - t1,
-                "time/train_s": stats.train_time, "time/data_wait_s": stats.data_wait,
-                "throughput/clips_per_s": sums[0] / max(stats.train_time, 1e-9),
-                "data/skipped_videos": sums[1], "train/nonfinite_steps": stats.nonfinite,
-            })
-            if cluster_state.centroids is not None:
-                diag = cluster_diagnostics(cluster_state.assignments.numpy(), truth)
-                epoch_metrics.update({f"cluster/{k}": v for k, v in diag.items()})
-            if d.is_main:
-                tracker.log_metrics(epoch_metrics, step=epoch + 1)
-                _save_checkpoint(out, p, digest, epoch + 1, model, optimizer, scheduler, scaler, cluster_state,
-                                 tracker.run_id, nonfinite_total, global_step)
-                _export_encoders(out, p, model, epoch + 1, tracker.run_id, digest)
-                _append_history(report / "history.csv", epoch + 1, cluster_state, epoch_metrics)
-                log.info("epoch %d/%d %s", epoch + 1, cfg.epochs,
-                         " ".join(f"{k}={v:.4g}" for k, v in epoch_metrics.items()))
-            barrier()
+        for epoch in range(state.epoch, cfg.epochs):
+            metrics = run_epoch(p, d, epoch, state, net, loaders, tracker, outputs, amp, truth)
         if d.is_main:
-            for name in ("video_encoder.pt", "image_encoder.pt"):
-                tracker.log_artifact(out / name, "encoders")
-            (out / "run.json").write_text(json.dumps({"mlflow_run_id": tracker.run_id, "epochs": cfg.epochs,
-                                                      "params_digest": digest}, indent=2))
-            final = {k: v for k, v in epoch_metrics.items() if not k.startswith("time/")} if cfg.epochs > start_epoch \
-                else {}
-            (report / "metrics.json").write_text(json.dumps({"mlflow_run_id": tracker.run_id, **final}, indent=2))
+            if metrics is None:  # a finished run resumed: nothing to do, its metrics.json is kept
+                log.info("%s: all %d epochs done already", outputs.last, cfg.epochs)
+            else:
+                for path in outputs.encoder_files:
+                    tracker.log_artifact(path, "encoders")
+            outputs.finish(tracker.run_id, cfg.epochs, metrics)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         raise
     finally:
         tracker.end(status)
-    return out
+    return outputs.dir
 
 
-class EpochBatches(Sampler[list[int]]):
-    """The batch sampler of the training loader, swapped every epoch for one built on the new
-    clusters; one loader (and its persistent workers, when enabled) serves the whole run."""
+def read_resume_point(outputs: RunOutputs, d: DistInfo, *, resume: bool, restart: bool) -> dict | None:
+    """The checkpoint to resume from (checked against these params), or None for a fresh start
+    (``--restart`` first removes the old output folder)."""
+    last = outputs.last
+    if last.exists() and not restart:
+        if not resume:
+            raise PretrainError(f"{last} exists: pass --resume to continue it or --restart to start over")
+        saved = outputs.read_checkpoint()
+        if saved.get("format") != CHECKPOINT_FORMAT:
+            raise PretrainError(f"{last} is not a vi2clr pretraining checkpoint")
+        if saved["params_digest"] != outputs.digest:
+            raise PretrainError(
+                f"{last} was written with other params (hash {saved['params_digest'][:12]} != "
+                f"{outputs.digest[:12]}): resume refused; use --restart to start fresh")
+        barrier()
+        return saved
+    if restart and d.is_main and outputs.dir.exists():
+        shutil.rmtree(outputs.dir)
+    barrier()
+    return None
 
-    def __init__(self) -> None:
-        self.current: Sampler[list[int]] | None = None
 
-    def __iter__(self):
-        return iter(self.current)
+def open_tracker(p: Params, d: DistInfo, index: Index, run_id: str | None, *, ablation: str | None,
+                 stage: str | None) -> Tracker:
+    """The run's MLflow run (rank 0; continued when ``run_id`` is given); params logged once, when new."""
+    tracker = Tracker(
+        enabled=d.is_main, params=p, run_id=run_id, run_name=f"pretrain:{ablation or 'full'}",
+        tags=standard_tags(dvc_stage=stage, data_digest=index.digest(),
+                           extra={"kind": "pretrain", "ablation": ablation or "full", **p.pretrain.tags}),
+    )
+    if d.is_main and run_id is None:
+        tracker.log_params(p)
+        tracker.log_params({"run.world_size": d.world_size, "run.num_videos": len(index.samples)})
+        tracker.log_dict(p.model_dump(mode="json"), "params.yaml")
+    return tracker
 
-    def __len__(self) -> int:
-        return len(self.current)
+
+def cluster_pass(p: Params, d: DistInfo, epoch: int, net: torch.nn.Module, loaders: Loaders) -> tuple[ClusterState, dict]:
+    """Steps (a)-(c), or instance clusters during warm-up; returns the state and its timings."""
+    cfg = p.pretrain
+    t0 = time.perf_counter()
+    if epoch < cfg.clustering.warmup_epochs:
+        return ClusterState.instances(loaders.num_videos), {"time/extract_s": 0.0, "time/cluster_s": 0.0}
+    model = net.module if d.distributed else net
+    batches = progress(loaders.centre, f"features {epoch + 1}/{cfg.epochs}", enabled=d.is_main and cfg.progress,
+                       total=len(loaders.centre))
+    z = extract_joint_features(model, batches, d.device, loaders.num_videos)
+    t1 = time.perf_counter()
+    state = cluster_features(z, cfg.clustering, tau=cfg.loss.tau, seed=cfg.seed + epoch) if d.is_main else None
+    state = broadcast_object(state)
+    return state, {"time/extract_s": t1 - t0, "time/cluster_s": time.perf_counter() - t1}
 
 
-def train_one_epoch(p: Params, net: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                    loader: DataLoader, batches: EpochBatches, state: ClusterState, d: DistInfo, epoch: int,
-                    tracker: Tracker, global_step: int, use_amp: bool, amp_dtype: torch.dtype) -> tuple[EpochStats, int]:
-    """One pass over cluster-aware batches. A non-finite loss skips its step (all ranks agree);
-    ``max_nonfinite`` in a row stops the run with a checkpoint of the last good epoch."""
+def run_epoch(p: Params, d: DistInfo, epoch: int, state: TrainState, net: torch.nn.Module, loaders: Loaders,
+              tracker: Tracker, outputs: RunOutputs, amp: Amp, truth: dict[str, np.ndarray]) -> dict[str, float]:
+    """Cluster, train one epoch, then (rank 0) log, checkpoint, export; returns the epoch metrics."""
+    cfg = p.pretrain
+    seed_epoch(cfg.seed, epoch, d.rank)
+    state.cluster, timings = cluster_pass(p, d, epoch, net, loaders)
+    if d.is_main:
+        tracker.log_artifact(outputs.save_clusters(epoch, state.cluster), "clusters")
+    _dump_clusters_for_tests(state.cluster, epoch, d.rank)
+    criterion = Criterion.for_epoch(cfg.loss, state.cluster, d.device)
+    try:
+        stats = train_one_epoch(p, net, criterion, state, loaders, d, epoch, tracker, amp)
+    except NonFiniteStop as stop:
+        if d.is_main:
+            state.nonfinite_total += cfg.max_nonfinite
+            outputs.save_checkpoint(state, name="stopped.pt")
+        raise PretrainError(
+            f"{stop}: stopping. State at the stop: {outputs.stopped}; last good epoch: {outputs.last} "
+            f"(lower pretrain.optim.lr or set pretrain.optim.grad_clip)") from None
+    state.scheduler.step()
+    state.epoch = state.sampler_epoch = epoch + 1
+    state.nonfinite_total += stats.nonfinite
+    metrics = epoch_metrics(stats, state, d, timings, truth)
+    if d.is_main:
+        tracker.log_metrics(metrics, step=state.epoch)
+        outputs.save_checkpoint(state)
+        outputs.export_encoders(state.model, state.epoch, tracker.run_id)
+        outputs.append_history(state.epoch, state.cluster, metrics)
+        log.info(epoch_line(state.epoch, cfg.epochs, state.cluster.num_clusters, metrics))
+    barrier()
+    return metrics
+
+
+def epoch_metrics(stats: EpochStats, state: TrainState, d: DistInfo, timings: dict[str, float],
+                  truth: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean loss terms, lr, timings, throughput (summed over ranks) and, once clustered, diagnostics."""
+    clips, skipped = all_reduce_sum([stats.clips, stats.skipped], d.device)
+    metrics = {f"epoch/loss_{k}": v for k, v in stats.means().items()}
+    metrics.update({
+        "epoch/lr": state.optimizer.param_groups[0]["lr"], **timings,
+        "time/train_s": stats.train_time, "time/data_wait_s": stats.data_wait,
+        "throughput/clips_per_s": clips / max(stats.train_time, 1e-9),
+        "data/skipped_videos": skipped, "train/nonfinite_steps": stats.nonfinite,
+    })
+    if state.cluster.centroids is not None:
+        diag = cluster_diagnostics(state.cluster.assignments.numpy(), truth)
+        metrics.update({f"cluster/{k}": v for k, v in diag.items()})
+    return metrics
+
+
+def epoch_line(epoch: int, epochs: int, num_clusters: int, m: dict[str, float]) -> str:
+    """The one console line of an epoch: loss terms, cluster count, CenterNCE diagnostics
+    (``cluster/center_*``) where present, seconds and clips/s."""
+    parts = [f"epoch {epoch}/{epochs}"]
+    parts += [f"{k}={m[f'epoch/loss_{k}']:.4f}" for k in ("total", "center", "video", "image")
+              if f"epoch/loss_{k}" in m]
+    parts.append(f"clusters={num_clusters}")
+    parts += [f"{k[len('cluster/'):]}={v:.4g}" for k, v in m.items() if k.startswith("cluster/center_")]
+    seconds = sum(v for k, v in m.items() if k in ("time/extract_s", "time/cluster_s", "time/train_s",
+                                                   "time/data_wait_s"))
+    parts += [f"lr={m['epoch/lr']:.3g}", f"{seconds:.1f}s", f"{m['throughput/clips_per_s']:.1f} clips/s"]
+    if m.get("data/skipped_videos"):
+        parts.append(f"skipped={int(m['data/skipped_videos'])}")
+    return " ".join(parts)
+
+
+def train_one_epoch(p: Params, net: torch.nn.Module, criterion: Criterion, state: TrainState, loaders: Loaders,
+                    d: DistInfo, epoch: int, tracker: Tracker, amp: Amp) -> EpochStats:
+    """One pass over cluster-aware batches, advancing ``state.global_step``. A non-finite loss skips
+    its step (all ranks agree); ``max_nonfinite`` in a row raise :class:`NonFiniteStop`."""
     cfg = p.pretrain
     # Instance discrimination (warm-up) has no clusters to group by: plain shuffled batches.
-    group_size = cfg.clustering.group_size if state.centroids is not None else 1
-    sampler = ClusterAwareBatchSampler(state.assignments.numpy(), cfg.batch_size, group_size,
-                                       num_replicas=d.world_size, rank=d.rank, seed=cfg.seed)
+    group_size = cfg.clustering.group_size if state.cluster.centroids is not None else 1
+    sampler = ClusterAwareBatchSampler(state.cluster.assignments.numpy(), cfg.batch_size, group_size,
+                                       num_replicas=d.world_size, rank=d.rank, seed=state.sampler_seed)
     sampler.set_epoch(epoch)
-    batches.current = sampler  # read by the loader's main process when this epoch's iterator starts
-    loader.dataset.set_epoch(epoch)
+    loaders.batches.current = sampler  # read by the loader's main process when this epoch's iterator starts
+    loaders.train.dataset.set_epoch(epoch)
     generator = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
-    stats = EpochStats()
-    in_a_row = 0
+    stats, in_a_row = EpochStats(), 0
     net.train()
     tick = time.perf_counter()
-    batches = loader
-    if d.is_main and cfg.progress:
-        batches = track(loader, description=f"epoch {epoch + 1}/{cfg.epochs}", transient=True)
-    for batch in batches:
+    for batch in progress(loaders.train, f"epoch {epoch + 1}/{cfg.epochs}", enabled=d.is_main and cfg.progress,
+                          total=len(sampler)):
         got = time.perf_counter()
         stats.data_wait += got - tick
         stats.skipped += int(batch.get("skipped", 0))
@@ -348,81 +389,54 @@ def train_one_epoch(p: Params, net: torch.nn.Module, optimizer: torch.optim.Opti
         if n < 2:
             tick = time.perf_counter()
             continue
-        idx = batch["index"]
-        groups = state.assignments[idx].to(d.device)
-        video = torch.cat([batch["video1"], batch["video2"]]).to(d.device, non_blocking=True)
-        image = torch.cat([batch["image1"], batch["image2"]]).to(d.device, non_blocking=True)
-        with torch.autocast(d.device.type, dtype=amp_dtype, enabled=use_amp):
-            z_video, z_image, z_joint = net(video, image)
-        terms = loss_terms(p, z_video.float(), z_image.float(), z_joint.float(), groups, state, generator)
-        finite = all_reduce_sum([float(torch.isfinite(terms["total"]).item())], d.device)[0] == d.world_size
-        if not finite:
+        terms = _forward(net, criterion, batch, state.cluster, d, amp, generator)
+        if not all_ranks_true(bool(torch.isfinite(terms["total"])), d.device):
             stats.nonfinite += 1
             in_a_row += 1
-            optimizer.zero_grad(set_to_none=True)
+            state.optimizer.zero_grad(set_to_none=True)
             if in_a_row >= cfg.max_nonfinite:
                 raise NonFiniteStop(f"{in_a_row} non-finite losses in a row at epoch {epoch + 1}")
             tick = time.perf_counter()
             continue
         in_a_row = 0
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(terms["total"]).backward()
-        if cfg.optim.grad_clip:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        global_step += 1
+        _step(net, state, terms["total"], cfg.optim.grad_clip)
         values = {k: float(v.detach()) for k, v in terms.items()}
         stats.add(values)
         stats.clips += 2 * n
         tick = time.perf_counter()
         stats.train_time += tick - got
-        if d.is_main and global_step % cfg.log_every == 0:
+        if d.is_main and state.global_step % cfg.log_every == 0:
             tracker.log_metrics({**{f"train/loss_{k}": v for k, v in values.items()},
-                                 "train/lr": optimizer.param_groups[0]["lr"]}, step=global_step)
-    return stats, global_step
+                                 "train/lr": state.optimizer.param_groups[0]["lr"]}, step=state.global_step)
+    return stats
 
 
-# ----------------------------------------------------------------------------- I/O helpers
+def _forward(net: torch.nn.Module, criterion: Criterion, batch: dict, cluster: ClusterState, d: DistInfo, amp: Amp,
+             generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Loss terms of one batch: both clips (B, 3, T, H, W) and both frames (B, 3, H, W), stacked to 2B views."""
+    groups = cluster.assignments[batch["index"]].to(d.device)
+    video = torch.cat([batch["video1"], batch["video2"]]).to(d.device, non_blocking=True)
+    image = torch.cat([batch["image1"], batch["image2"]]).to(d.device, non_blocking=True)
+    with torch.autocast(d.device.type, dtype=amp.dtype, enabled=amp.enabled):
+        z_video, z_image, z_joint = net(video, image)
+    return criterion(z_video.float(), z_image.float(), z_joint.float(), groups, generator)
 
 
-def report_dir(p: Params) -> Path:
-    """DVC metrics and plots of a pretraining: ``reports/pretrain/<name of out_dir>``."""
-    return Path("reports") / "pretrain" / Path(p.pretrain.out_dir).name
+def _step(net: torch.nn.Module, state: TrainState, loss: torch.Tensor, grad_clip: float | None) -> None:
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    if grad_clip:
+        state.scaler.unscale_(state.optimizer)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.global_step += 1
 
 
-HISTORY_COLUMNS = ["epoch", "loss_center", "loss_video", "loss_image", "loss_total", "num_clusters", "lr",
-                   "clips_per_s", "nmi_motion", "nmi_appearance"]
+# ----------------------------------------------------------------------------- small helpers
 
 
-def _truncate_history(path: Path, start_epoch: int) -> None:
-    """Keep the rows of epochs already done (a resumed run appends after them)."""
-    if start_epoch == 0 or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(",".join(HISTORY_COLUMNS) + "\n")
-        return
-    lines = path.read_text().splitlines()
-    path.write_text("\n".join(lines[: start_epoch + 1]) + "\n")
-
-
-def _append_history(path: Path, epoch: int, state: ClusterState, m: dict[str, float]) -> None:
-    row = {"epoch": epoch, "num_clusters": state.num_clusters, "lr": m.get("epoch/lr"),
-           "clips_per_s": m.get("throughput/clips_per_s"), "nmi_motion": m.get("cluster/motion_nmi"),
-           "nmi_appearance": m.get("cluster/appearance_nmi")}
-    row.update({f"loss_{k}": m.get(f"epoch/loss_{k}") for k in ("center", "video", "image", "total")})
-    with open(path, "a") as fh:
-        fh.write(",".join("" if row[c] is None else f"{row[c]:.6g}" for c in HISTORY_COLUMNS) + "\n")
-
-
-def _centre_loader(p: Params, dataset: PretrainClips, d: DistInfo) -> DataLoader:
-    sampler = DistributedSampler(dataset, num_replicas=d.world_size, rank=d.rank, shuffle=False) \
-        if d.distributed else None
-    return make_loader(dataset, p.pretrain.batch_size, sampler=sampler, num_workers=p.data.num_workers,
-                       persistent_workers=p.data.persistent_workers, seed=p.pretrain.seed)
-
-
-def _ground_truth(index: Index) -> dict[str, np.ndarray] | None:
+def _ground_truth(index: Index) -> dict[str, np.ndarray]:
     """Labels to score clusters against: the action label, and synthetic motion/appearance ids."""
     truth = {"label": np.array([s.label for s in index.samples])}
     for key in ("motion", "appearance"):
@@ -432,16 +446,6 @@ def _ground_truth(index: Index) -> dict[str, np.ndarray] | None:
     return truth
 
 
-def _save_clusters(out: Path, epoch: int, state: ClusterState) -> Path:
-    path = out / "clusters" / f"epoch_{epoch + 1:04d}.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"assignments": state.assignments.numpy()}
-    if state.centroids is not None:
-        arrays.update(centroids=state.centroids.numpy(), phi=state.phi.numpy())
-    np.savez_compressed(path, **arrays)
-    return path
-
-
 def _dump_clusters_for_tests(state: ClusterState, epoch: int, rank: int) -> None:
     """With ``VI2CLR_DUMP_CLUSTERS=<dir>``, every rank writes the assignments it trains with, so a
     test can check that all ranks saw the same clustering."""
@@ -449,34 +453,3 @@ def _dump_clusters_for_tests(state: ClusterState, epoch: int, rank: int) -> None
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         np.save(Path(folder) / f"rank{rank}_epoch{epoch + 1}.npy", state.assignments.numpy())
-
-
-def _save_checkpoint(out: Path, p: Params, digest: str, epoch: int, model, optimizer, scheduler, scaler,
-                     state: ClusterState, run_id: str | None, nonfinite_total: int, global_step: int,
-                     name: str = "last.pt") -> None:
-    payload = {
-        "format": CHECKPOINT_FORMAT, "epoch": epoch, "params_digest": digest,
-        "params": json.dumps(p.model_dump(mode="json")),
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
-        "sampler": {"seed": p.pretrain.seed, "epoch": epoch},
-        "cluster": state.state_dict(), "mlflow_run_id": run_id or "",
-        "nonfinite_total": nonfinite_total, "global_step": global_step,
-    }
-    ckpt.save_atomic(payload, out / name)
-    every = p.pretrain.keep_every
-    if name == "last.pt" and every and epoch % every == 0:
-        shutil.copyfile(out / "last.pt", out / f"epoch_{epoch:04d}.pt")
-
-
-def _export_encoders(out: Path, p: Params, model: Vi2CLR, epoch: int, run_id: str | None, digest: str) -> None:
-    """Encoders alone, for evaluation: always the latest, plus a copy at each of ``keep_epochs``."""
-    meta = {"pretrain_run_id": run_id or "", "epoch": epoch, "params_digest": digest}
-    targets = [out]
-    if epoch in p.pretrain.keep_epochs:
-        targets.append(out / f"epoch_{epoch:04d}")
-    for folder in targets:
-        save_encoder(folder / "video_encoder.pt", model.video_encoder, p.model.video_encoder.name,
-                     p.model.video_encoder.kwargs, meta)
-        save_encoder(folder / "image_encoder.pt", model.image_encoder, p.model.image_encoder.name,
-                     p.model.image_encoder.kwargs, meta)
