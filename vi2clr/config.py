@@ -183,6 +183,15 @@ class AugmentParams(Strict):
     blur_kernel_frac: float = Field(0.1, gt=0, le=1)
 
 
+class CurveParams(Strict):
+    """Learning curve (``vi2clr.train.curves``): a frozen k-NN probe on a fixed validation subset."""
+
+    every: int = Field(10, ge=0, description="probe after every K-th epoch (and the last); 0 = off")
+    split: str = Field("val", description="Kinetics split the probe reads (never a test split)")
+    videos: int = Field(200, ge=10, description="size of the fixed probe subset")
+    k: int = Field(10, ge=1, description="neighbours of the k-NN classifier")
+
+
 class PretrainParams(Strict):
     out_dir: str = "runs/pretrain/full"
     epochs: int = Field(300, ge=1)
@@ -203,6 +212,7 @@ class PretrainParams(Strict):
                                    "(the paper's Table 1 columns)")
     log_every: int = Field(10, ge=1)
     progress: bool = Field(True, description="show a progress bar per epoch (rank 0)")
+    curve: CurveParams = CurveParams()
     tags: dict[str, str] = Field({}, description="extra MLflow tags, e.g. table/row of an ablation run")
 
 
@@ -282,6 +292,14 @@ class TrackingParams(Strict):
     uri: str | None = Field(None, description="overrides MLFLOW_TRACKING_URI; default sqlite file in the project root")
 
 
+class SeedsParams(Strict):
+    """Seeds of the main pipeline (dvc.yaml ``matrix``): every pretrained row is pretrained once per
+    ``pretrain`` seed; the random-init baseline is initialised once per ``random_init`` seed."""
+
+    pretrain: list[int] = Field([0], min_length=1)
+    random_init: list[int] = Field([0], min_length=1)
+
+
 class Params(Strict):
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
@@ -293,6 +311,7 @@ class Params(Strict):
     )
     eval_suites: dict[str, EvalSuiteParams] = Field({}, description="protocols per pretraining (dvc.yaml foreach)")
     eval_random: EvalSuiteParams = Field(EvalSuiteParams(encoders=None), description="random-init baseline suite")
+    seeds: SeedsParams = SeedsParams()
 
     def digest(self) -> str:
         """sha256 of the canonical JSON of all these params."""
@@ -311,7 +330,7 @@ class Params(Strict):
         return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()
 
 
-RESUME_FREE = ("out_dir", "epochs", "log_every", "progress", "tags", "keep_every", "keep_epochs")
+RESUME_FREE = ("out_dir", "epochs", "log_every", "progress", "curve", "tags", "keep_every", "keep_epochs")
 """``pretrain.*`` keys a resumed run may change (they do not change the weights of an epoch)."""
 
 

@@ -32,6 +32,7 @@ from vi2clr.models import Vi2CLR, build_encoder
 from vi2clr.tracking import Tracker, standard_tags
 from vi2clr.train.cluster_pass import ClusterState, cluster_features, extract_joint_features
 from vi2clr.train.criterion import Criterion
+from vi2clr.train.curves import CurveProbe, build_curve_probe
 from vi2clr.train.distributed import (
     DistInfo,
     all_ranks_true,
@@ -227,9 +228,10 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
         outputs.start(state.epoch)
 
     status, metrics, truth = "FINISHED", None, _ground_truth(index)
+    curve = build_curve_probe(p, d.device) if d.is_main and state.epoch < cfg.epochs else None
     try:
         for epoch in range(state.epoch, cfg.epochs):
-            metrics = run_epoch(p, d, epoch, state, net, loaders, tracker, outputs, amp, truth)
+            metrics = run_epoch(p, d, epoch, state, net, loaders, tracker, outputs, amp, truth, curve)
         if d.is_main:
             if metrics is None:  # a finished run resumed: nothing to do, its metrics.json is kept
                 log.info("%s: all %d epochs done already", outputs.last, cfg.epochs)
@@ -299,8 +301,10 @@ def cluster_pass(p: Params, d: DistInfo, epoch: int, net: torch.nn.Module, loade
 
 
 def run_epoch(p: Params, d: DistInfo, epoch: int, state: TrainState, net: torch.nn.Module, loaders: Loaders,
-              tracker: Tracker, outputs: RunOutputs, amp: Amp, truth: dict[str, np.ndarray]) -> dict[str, float]:
-    """Cluster, train one epoch, then (rank 0) log, checkpoint, export; returns the epoch metrics."""
+              tracker: Tracker, outputs: RunOutputs, amp: Amp, truth: dict[str, np.ndarray],
+              curve: CurveProbe | None = None) -> dict[str, float]:
+    """Cluster, train one epoch, then (rank 0) probe the learning curve every ``pretrain.curve.every``
+    epochs (and at the last), log, checkpoint, export; returns the epoch metrics."""
     cfg = p.pretrain
     seed_epoch(cfg.seed, epoch, d.rank)
     state.cluster, timings = cluster_pass(p, d, epoch, net, loaders)
@@ -321,6 +325,10 @@ def run_epoch(p: Params, d: DistInfo, epoch: int, state: TrainState, net: torch.
     state.epoch = state.sampler_epoch = epoch + 1
     state.nonfinite_total += stats.nonfinite
     metrics = epoch_metrics(stats, state, d, timings, truth)
+    if curve is not None and (state.epoch % cfg.curve.every == 0 or state.epoch == cfg.epochs):
+        t0 = time.perf_counter()
+        metrics.update(curve(state.model))
+        metrics["time/curve_s"] = time.perf_counter() - t0
     if d.is_main:
         tracker.log_metrics(metrics, step=state.epoch)
         outputs.save_checkpoint(state)
@@ -356,7 +364,8 @@ def epoch_line(epoch: int, epochs: int, num_clusters: int, m: dict[str, float]) 
               if f"epoch/loss_{k}" in m]
     parts.append(f"clusters={num_clusters}")
     parts += [f"{k[len('cluster/'):]}={v:.4g}" for k, v in m.items() if k.startswith("cluster/center_")]
-    seconds = sum(v for k, v in m.items() if k in ("time/extract_s", "time/cluster_s", "time/train_s",
+    parts += [f"{k[len('curve/'):]}={v:.3f}" for k, v in m.items() if k.startswith("curve/")]
+    seconds = sum(v for k, v in m.items() if k in ("time/extract_s", "time/cluster_s", "time/curve_s", "time/train_s",
                                                    "time/data_wait_s"))
     parts += [f"lr={m['epoch/lr']:.3g}", f"{seconds:.1f}s", f"{m['throughput/clips_per_s']:.1f} clips/s"]
     if m.get("data/skipped_videos"):
