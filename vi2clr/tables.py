@@ -20,12 +20,9 @@ from typing import Any, Iterable
 import yaml
 
 from vi2clr.config import Params
+from vi2clr.evaluate.cells import CELLS_TAG, SCALE_TAG, TABLE_IDS, decode_cells
 from vi2clr.evaluate.metric_names import PAPER_SCALE
 from vi2clr.tracking import search_runs, tracking_uri
-
-CELLS_TAG = "vi2clr.cells"
-SCALE_TAG = "vi2clr.scale"
-TABLE_IDS = [f"table{i}" for i in range(1, 8)]
 
 
 @dataclass
@@ -89,7 +86,7 @@ def collect_cells(runs: Iterable[Any]) -> tuple[dict[tuple[str, str, str], Cell]
             continue
         seed = tags.get("seed", "0")
         exp = tags.get("dvc.exp_name")
-        for table, row, col, metric in json.loads(tags[CELLS_TAG]):
+        for table, row, col, metric in decode_cells(tags[CELLS_TAG]):
             value = run.data.metrics.get(metric)
             if value is None:
                 continue
