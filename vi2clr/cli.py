@@ -155,15 +155,16 @@ StageOpt = Annotated[Optional[str], typer.Option(help="DVC stage name, recorded 
 def _run_eval(params: Path, overrides: list[str] | None, protocols: list[str], *, suite: str | None,
               encoders: Path | None, random_init: bool, stage: str | None) -> None:
     p = _params(params, overrides)
-    from vi2clr.commands.evaluate import EvalError, make_context, run_protocols
+    from vi2clr.commands.evaluate import make_context, run_protocols
+    from vi2clr.errors import UserError
 
     try:
         ctx = make_context(p, suite=suite, encoders=encoders, random_init=random_init, stage=stage)
         run_protocols(ctx, protocols or [])
-    except (EvalError, ValueError) as exc:  # bad checkpoint, split, class counts: one line for the user
+    except UserError as exc:  # bad checkpoint, split, class counts: one line for the user
         if os.environ.get("VI2CLR_DEBUG"):
             raise
-        _fail(str(exc).strip().splitlines()[0] + "  (VI2CLR_DEBUG=1 shows the traceback)")
+        _fail(exc.first_line() + "  (VI2CLR_DEBUG=1 shows the traceback)", exc.exit_code)
 
 
 def _protocol_command(name: str, doc: str) -> None:

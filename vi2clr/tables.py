@@ -26,12 +26,9 @@ import yaml
 
 from vi2clr import statistics as st
 from vi2clr.config import Params
+from vi2clr.evaluate.cells import CELLS_TAG, SCALE_TAG, TABLE_IDS, decode_cells
 from vi2clr.evaluate.metric_names import PAPER_SCALE
 from vi2clr.tracking import search_runs, tracking_uri
-
-CELLS_TAG = "vi2clr.cells"
-SCALE_TAG = "vi2clr.scale"
-TABLE_IDS = [f"table{i}" for i in range(1, 8)]
 
 # What an eval run carries for the statistics (tags / metrics / params; absent = one seed, unknown).
 PRETRAIN_SEED_TAG = "pretrain_seed"
@@ -42,7 +39,6 @@ TRAIN_CLASS_COUNTS = "train_class_counts"  # param, JSON list: training items pe
 TEST_CLASS_COUNTS = "test_class_counts"  # param, JSON list: test items (VOC: positives) per class
 PRETRAIN_EPOCH_PARAM = "pretrain_epoch"
 SATURATED = 0.9  # chance at or above this: the metric cannot separate rows
-
 
 @dataclass
 class PaperTable:
@@ -94,7 +90,7 @@ def run_cells(run: Any) -> list[tuple[str, str, str, str]]:
     tags = run.data.tags
     if CELLS_TAG not in tags:
         return []
-    return [tuple(c) for c in json.loads(tags[CELLS_TAG])]  # type: ignore[misc]
+    return decode_cells(tags[CELLS_TAG])
 
 
 def is_proportion(metric: str) -> bool:

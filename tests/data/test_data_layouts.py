@@ -10,22 +10,11 @@ import pytest
 from PIL import Image
 
 from vi2clr.data import video as video_module
-from vi2clr.data.layouts import (
-    VOC_CLASSES,
-    Index,
-    LayoutError,
-    Sample,
-    make_kinetics_subset,
-    make_semisup_subset,
-    materialize_subset,
-    probe_index,
-    read_hmdb51,
-    read_imagenet,
-    read_kinetics400,
-    read_layout,
-    read_ucf101,
-    read_voc2007,
-)
+from vi2clr.data.catalog import read_dataset
+from vi2clr.data.index import Index, LayoutError, Sample, probe_index
+from vi2clr.data.layouts import VOC_CLASSES, read_hmdb51, read_imagenet, read_kinetics400, read_ucf101, read_voc2007
+from vi2clr.data.subsets import make_kinetics_subset, make_semisup_subset, materialize_subset
+from vi2clr.errors import UserError
 
 # ----------------------------------------------------------------------------- Kinetics-400
 
@@ -171,10 +160,17 @@ def test_voc_standard_class_order_and_two_space_lines(tmp_path):
 # ----------------------------------------------------------------------------- dispatch, subsets
 
 
-def test_read_layout_dispatches_by_name(synth):
-    assert read_layout("ucf101", synth / "ucf101", split_no=2).name == "ucf101-split2"
-    with pytest.raises(ValueError, match="unknown layout 'k700'"):
-        read_layout("k700", synth)
+def test_catalog_reads_each_dataset_by_name_from_params(synth):
+    from vi2clr.config import DataParams
+
+    data = DataParams(ucf101={"root": str(synth / "ucf101"), "split_no": 2},
+                      kinetics400={"root": str(synth / "kinetics400")})
+    test = read_dataset(data, "ucf101", "test")
+    assert test.name == "ucf101-split2" and {s.split for s in test.samples} == {"test"}
+    assert read_dataset(data, "kinetics400", "val").samples[0].split == "val"
+    with pytest.raises(LayoutError, match="unknown dataset 'k700'"):
+        read_dataset(data, "k700", "train")
+    assert issubclass(LayoutError, UserError)
 
 
 def test_kinetics_subset_is_deterministic_and_relabelled(synth):
@@ -199,18 +195,57 @@ def _index(root: Path, *paths: str) -> Index:
     return Index("t", root, ["a"], [Sample(p, 0, "a", "train") for p in paths])
 
 
-def test_resolve_rejects_paths_outside_the_root(tmp_path):
+def test_resolve_rejects_paths_that_escape_the_root_lexically(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     (tmp_path / "secret.mp4").write_bytes(b"x")
-    (root / "link.mp4").symlink_to(tmp_path / "secret.mp4")
     (root / "ok.mp4").write_bytes(b"x")
-    index = _index(root, "ok.mp4", "../secret.mp4", str(tmp_path / "secret.mp4"), "link.mp4")
-    assert index.resolve(index.samples[0]) == root.resolve() / "ok.mp4"
+    index = _index(root, "ok.mp4", "../secret.mp4", str(tmp_path / "secret.mp4"), "a/../../secret.mp4")
+    assert index.resolve(index.samples[0]) == root.absolute() / "ok.mp4"
     for sample in index.samples[1:]:
-        with pytest.raises(ValueError, match=rf"index entry .* root {root.resolve()}") as info:
+        with pytest.raises(LayoutError, match=rf"index entry .* root {root}") as info:
             index.resolve(sample)
         assert "\n" not in str(info.value)
+
+
+def test_symlinked_files_and_folders_outside_the_root_are_data(tmp_path, videos):
+    """Clusters keep data on other storage and link it in: a file or a class folder that is a symlink
+    to somewhere outside the root is indexed, resolved and read like any other."""
+    store = tmp_path / "store"
+    (store / "folder").mkdir(parents=True)
+    shutil.copy(videos["mp4"], store / "clip.mp4")
+    shutil.copy(videos["mp4"], store / "folder" / "abcdefghijk_000010_000020.mp4")
+    root = tmp_path / "k400"
+    (root / "train" / "a").mkdir(parents=True)
+    (root / "train" / "a" / "bcdefghijkl_000000_000010.mp4").symlink_to(store / "clip.mp4")
+    (root / "train" / "b").symlink_to(store / "folder", target_is_directory=True)
+    _write_csv(root / "train.csv", ["a,bcdefghijkl,0,10,train,0", "b,abcdefghijk,10,20,train,0"])
+    index = read_kinetics400(root, split="train")
+    assert sorted(s.path for s in index.samples) == ["train/a/bcdefghijkl_000000_000010.mp4",
+                                                      "train/b/abcdefghijk_000010_000020.mp4"]
+    from vi2clr.data.datasets import VideoClips
+
+    ds = VideoClips(index, num_frames=4, size=16, mode="test", clips_per_video=1)
+    assert all(ds[i]["video"].shape == (1, 3, 4, 16, 16) for i in range(len(ds)))
+    loaded = Index.load(index.save(tmp_path / "idx" / "k.jsonl"))
+    assert all(loaded.resolve(s).is_file() for s in loaded.samples)
+
+
+def test_an_index_file_naming_a_path_outside_the_root_is_rejected_when_read(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    path = _index(root, "ok.mp4", "../x.mp4").save(tmp_path / "idx.jsonl")
+    with pytest.raises(LayoutError, match=r"index entry '\.\./x\.mp4' is not a relative path"):
+        Index.load(path)
+
+
+def test_kinetics_csv_with_a_utf8_bom_is_read(tmp_path, videos):
+    (tmp_path / "train" / "cat").mkdir(parents=True)
+    shutil.copy(videos["mp4"], tmp_path / "train/cat/abcdefghijk_000010_000020.mp4")
+    ann = tmp_path / "train.csv"
+    ann.write_bytes("\ufefflabel,youtube_id,time_start,time_end,split,is_cc\ncat,abcdefghijk,10,20,train,0\n"
+                    .encode("utf-8"))
+    assert [s.label_name for s in read_kinetics400(tmp_path, split="train").samples] == ["cat"]
 
 
 def test_save_load_roundtrip_with_relative_root_and_override(synth, tmp_path):

@@ -5,6 +5,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vi2clr.evaluate.finetune import finetune_classifier
+from vi2clr.evaluate.sgd import SGDSettings
 
 
 def colour_clips(n, seed, clips_per_video=1):
@@ -29,7 +30,7 @@ def run(seed=0, video_level=False):
     test = DataLoader(TensorDataset(xt, yt, vidt), batch_size=16)
     return finetune_classifier(
         tiny_video_cnn(), feat_dim=8, num_classes=3, train_loader=train, test_loader=test,
-        epochs=4, lr=0.1, milestones=(3,), weight_decay=1e-4, momentum=0.9, device="cpu",
+        sgd=SGDSettings(lr=0.1, epochs=4, milestones=(3,), weight_decay=1e-4, momentum=0.9), device="cpu",
         head_lr_mult=2.0, video_level=video_level, seed=seed,
     )
 

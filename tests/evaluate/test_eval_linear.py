@@ -7,8 +7,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vi2clr.evaluate.checks import check_num_classes
+from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.classify import group_mean_by_index, predict
 from vi2clr.evaluate.linear import train_linear_on_features, train_linear_probe
+from vi2clr.evaluate.sgd import SGDSettings
 
 
 def colour_images(n, seed, size=8):
@@ -34,7 +36,8 @@ def test_linear_on_separable_features_reaches_100_percent():
     centres = rng.normal(scale=4.0, size=(5, 10))
     y, yt = rng.integers(0, 5, 300), rng.integers(0, 5, 200)
     x, xt = centres[y] + rng.normal(size=(300, 10)), centres[yt] + rng.normal(size=(200, 10))
-    out = train_linear_on_features(x, y, xt, yt, num_classes=5, epochs=20, milestones=(12, 16), batch_size=64)
+    out = train_linear_on_features(x, y, xt, yt, num_classes=5,
+                                   sgd=SGDSettings(lr=0.1, epochs=20, milestones=(12, 16), batch_size=64))
     assert out["top1"] >= 0.99 and out["top5"] == 1.0
     assert len(out["train_loss"]) == 20 and out["train_loss"][-1] < out["train_loss"][0]
 
@@ -48,7 +51,7 @@ def test_linear_probe_on_frozen_tiny_cnn_learns_and_leaves_the_encoder_untouched
     test = DataLoader(TensorDataset(xt, yt, torch.arange(48)), batch_size=16)
     epochs_seen = []
     out = train_linear_probe(
-        enc, train, test, num_classes=3, epochs=8, lr=0.5, milestones=(6,),
+        enc, train, test, num_classes=3, sgd=SGDSettings(lr=0.5, epochs=8, milestones=(6,)),
         progress=lambda epoch, m: epochs_seen.append(epoch),
     )
     assert out["top1"] > 0.8  # chance is 1/3
@@ -86,5 +89,5 @@ def test_video_level_testing_averages_softmax_scores_across_batches():
 
 def test_check_num_classes_is_one_line():
     check_num_classes(101, 101, "ckpt.pt", "ucf101")
-    with pytest.raises(ValueError, match=r"^class count mismatch: checkpoint ft.pt has a 101-class head, data set hmdb51 has 51 classes$"):
+    with pytest.raises(EvalError, match=r"^class count mismatch: checkpoint ft.pt has a 101-class head, data set hmdb51 has 51 classes$"):
         check_num_classes(101, 51, "ft.pt", "hmdb51")

@@ -1,7 +1,10 @@
-"""Metric names are MLflow-safe and cover every paper-table column."""
+"""Metric names are MLflow-safe; the one cell mapping covers every paper-table column and guards recording."""
 
 import re
 
+import pytest
+
+from vi2clr.evaluate import cells as pc
 from vi2clr.evaluate import metric_names as mn
 
 # Columns of /work/shared/paper_tables.yaml (Table 7: per protocol, frozen and finetune).
@@ -19,7 +22,7 @@ MLFLOW_NAME = re.compile(r"^[/\w.\- :]*$")
 
 def test_every_paper_column_has_a_cell():
     for table, columns in PAPER_COLUMNS.items():
-        cells = mn.cells_for(table)
+        cells = pc.cells_for(table)
         if table == "table7":
             for protocol in ("frozen", "finetune"):
                 assert [c.column for c in cells if c.select[mn.PARAM_PROTOCOL] == protocol] == columns
@@ -42,7 +45,7 @@ def test_cells_match_the_shipped_paper_tables():
 
 
 def test_metric_names_are_mlflow_safe():
-    names = [c.metric for cells in mn.TABLE_CELLS.values() for c in cells]
+    names = [c.metric for cells in pc.TABLE_CELLS.values() for c in cells]
     names += [mn.retrieval_recall(50), mn.voc07_fewshot_std(16), mn.voc07_svm_class_ap("pottedplant")]
     assert all(MLFLOW_NAME.match(n) for n in names)
     assert mn.retrieval_recall(5) == "retrieval/r5" and mn.voc07_fewshot_mean(8) == "voc07_fewshot/k8_map_mean"
@@ -68,3 +71,25 @@ def test_results_convert_protocol_outputs_to_named_metrics():
     }
     few = voc07_fewshot_metrics({1: FewShotResult(0.4, 0.02, [0.38, 0.42])})
     assert few == {"voc07_fewshot/k1_map_mean": 0.4, "voc07_fewshot/k1_map_std": 0.02}
+
+
+def test_recording_refuses_a_cell_outside_the_one_mapping(tmp_path, monkeypatch):
+    """`record` is the only writer of the cells tag; a cell the mapping lacks stops it before any run."""
+    from _support import tiny_params
+
+    from vi2clr.commands.evaluate.context import EvalContext
+    from vi2clr.commands.evaluate.recording import record
+    from vi2clr.config import Params
+
+    monkeypatch.chdir(tmp_path)
+    ctx = EvalContext(Params.model_validate(tiny_params()), "t", None, {})
+    known = pc.paper_cell("table2", "Vi2CLR", "voc07_map")
+    assert known == ["table2", "Vi2CLR", "voc07_map", mn.VOC07_SVM_MAP]
+    for bad in (["table2", "Vi2CLR", "voc07_map", mn.IMAGE_LINEAR_TOP1], ["table2", "Vi2CLR", "k1", mn.VOC07_SVM_MAP],
+                ["table9", "Vi2CLR", "voc07_map", mn.VOC07_SVM_MAP]):
+        with pytest.raises(KeyError):
+            record(ctx, "voc-svm", "voc2007", {mn.VOC07_SVM_MAP: 0.5}, [bad], meta={}, scale="", split="test")
+    with pytest.raises(KeyError):
+        pc.paper_cell("table7", "r", "ucf101")  # ambiguous without the protocol
+    assert pc.paper_cell("table7", "r", "ucf101", protocol="frozen")[3] == mn.VIDEO_LINEAR_TOP1
+    assert not (tmp_path / "mlflow.db").exists()

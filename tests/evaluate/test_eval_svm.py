@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from vi2clr.evaluate.checks import check_fewshot_classes
+from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.svm import fewshot_sample, voc07_fewshot, voc07_svm
 
 COSTS = (0.1, 1.0, 10.0)
@@ -36,12 +37,12 @@ def test_fewshot_sample_draws_k_positives_19k_negatives_never_difficult():
 
 def test_fewshot_sample_errors_name_the_empty_class():
     col = np.array([0, 0, -1, -1] + [-1] * 50)  # positives only difficult
-    with pytest.raises(ValueError, match=r"class 'bottle' has 0 non-difficult positives, fewer than k=1"):
+    with pytest.raises(EvalError, match=r"class 'bottle' has 0 non-difficult positives, fewer than k=1"):
         fewshot_sample(col, 1, np.random.default_rng(0), class_name="bottle")
-    with pytest.raises(ValueError, match=r"class 'cat' has 5 negatives, fewer than 19\*k=38"):
+    with pytest.raises(EvalError, match=r"class 'cat' has 5 negatives, fewer than 19\*k=38"):
         fewshot_sample(np.array([1, 1] + [-1] * 5), 2, np.random.default_rng(0), class_name="cat")
     targets = np.stack([np.array([1] * 3 + [-1] * 100), np.array([1] + [0] * 2 + [-1] * 100)], axis=1)
-    with pytest.raises(ValueError, match="class 'b'"):
+    with pytest.raises(EvalError, match="class 'b'"):
         check_fewshot_classes(targets, ks=(1, 2), class_names=["a", "b"])
 
 
@@ -62,7 +63,7 @@ def test_voc07_svm_same_result_in_parallel_and_errors_on_too_few_positives():
     np.testing.assert_allclose(a["ap_per_class"], b["ap_per_class"])
     t[:, 1] = -1
     t[:2, 1] = 1
-    with pytest.raises(ValueError, match="class 'dog' has 2 positive"):
+    with pytest.raises(EvalError, match="class 'dog' has 2 positive"):
         voc07_svm(x, t, xt, tt, costs=COSTS, class_names=["cat", "dog", "car", "bus"])
 
 

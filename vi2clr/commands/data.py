@@ -8,12 +8,12 @@ from rich.console import Console
 from rich.table import Table
 
 from vi2clr.config import Params
+from vi2clr.data.catalog import DATASETS, read_dataset, read_splits
 from vi2clr.data.index import Index, LayoutError
-from vi2clr.data.layouts import make_kinetics_subset, read_hmdb51, read_imagenet, read_kinetics400, read_ucf101, \
-    read_voc2007
+from vi2clr.data.subsets import make_kinetics_subset
+from vi2clr.errors import UserError
 
 console = Console()
-LAYOUTS = ("kinetics400", "ucf101", "hmdb51", "imagenet", "voc2007")
 
 
 def synth(p: Params) -> dict:
@@ -34,35 +34,22 @@ def synth(p: Params) -> dict:
 
 
 def read_all(p: Params, layouts: list[str] | None = None) -> dict[str, dict[str, Index]]:
-    """Every split of every requested layout, as indices."""
-    d = p.data
-    readers = {
-        "kinetics400": lambda: {s: read_kinetics400(d.kinetics400.root, d.kinetics400.annotations, s)
-                                for s in ("train", "val")},
-        "ucf101": lambda: _by_split(read_ucf101(d.ucf101.root, d.ucf101.split_no)),
-        "hmdb51": lambda: _by_split(read_hmdb51(d.hmdb51.root, d.hmdb51.split_no)),
-        "imagenet": lambda: {s: read_imagenet(d.imagenet.root, s) for s in ("train", "val")},
-        "voc2007": lambda: {s: read_voc2007(d.voc2007.root, s) for s in ("trainval", "test")},
-    }
-    unknown = sorted(set(layouts or []) - set(readers))
+    """Every split of every requested layout (all of `catalog.DATASETS` by default), as indices."""
+    unknown = sorted(set(layouts or []) - set(DATASETS))
     if unknown:
-        raise LayoutError(f"unknown layout(s) {', '.join(unknown)}; expected {', '.join(readers)}")
-    return {name: readers[name]() for name in (layouts or LAYOUTS)}
-
-
-def _by_split(index: Index) -> dict[str, Index]:
-    return {s: index.select(s) for s in index.splits()}
+        raise LayoutError(f"unknown layout(s) {', '.join(unknown)}; expected {', '.join(DATASETS)}")
+    return {name: read_splits(p.data, name) for name in (layouts or DATASETS)}
 
 
 def index(p: Params, layouts: list[str] | None = None) -> None:
     """Print class and split counts of each layout and save the indices under ``data.index_dir``."""
     import typer
 
-    try:
+    try:  # until cli.py has its one UserError handler
         found = read_all(p, layouts)
-    except (LayoutError, FileNotFoundError) as exc:
-        typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
-        raise typer.Exit(1) from None
+    except UserError as exc:
+        typer.echo(f"error: {exc.first_line()}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     out = Path(p.data.index_dir)
     table = Table(title="dataset layouts")
     for col in ("layout", "split", "classes", "items", "per class (min-max)", "missing", "index file"):
@@ -92,12 +79,12 @@ def subset(p: Params) -> None:
         typer.echo("error: data.subset.num_classes and data.subset.per_class must be set (e.g. -S "
                    "data.subset.num_classes=100 -S data.subset.per_class=50)", err=True)
         raise typer.Exit(2)
-    try:
-        full = read_kinetics400(k.root, k.annotations, k.split)
+    try:  # until cli.py has its one UserError handler
+        full = read_dataset(p.data, "kinetics400", k.split)
         sub = make_kinetics_subset(full, sp.num_classes, sp.per_class, sp.seed)
-    except (LayoutError, ValueError) as exc:
-        typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
-        raise typer.Exit(1) from None
+    except UserError as exc:
+        typer.echo(f"error: {exc.first_line()}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     path = sub.save(sp.out)
     console.print(f"wrote {path}: {len(sub.classes)} classes, {len(sub.samples)} videos "
                   f"(digest {sub.digest()[:12]}); use it with -S data.kinetics400.index={path}")

@@ -295,8 +295,10 @@ def make_loader(
     persistent_workers: bool = False,
     drop_last: bool = False,
     seed: int = 0,
+    collate_fn: Callable[[Sequence[Any]], Any] = collate_skip_bad,
 ) -> DataLoader:
-    """DataLoader with `collate_skip_bad`, `seed_worker` and a generator seeded by ``seed``.
+    """DataLoader with `collate_skip_bad` (or a ``collate_fn`` built on it), `seed_worker` and a
+    generator seeded by ``seed``.
 
     Give either ``batch_sampler`` (e.g. the cluster-aware sampler; then batch_size, shuffle,
     sampler, drop_last are unused) or batch_size with shuffle or sampler.
@@ -305,7 +307,7 @@ def make_loader(
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=persistent_workers and num_workers > 0,
-        collate_fn=collate_skip_bad,
+        collate_fn=collate_fn,
         worker_init_fn=functools.partial(seed_worker, seed=seed),
         generator=torch.Generator().manual_seed(seed),
     )

@@ -26,7 +26,15 @@ PROBE_KEYS = ("num_frames", "fps", "width", "height")
 
 
 class LayoutError(UserError, ValueError):
-    """A data folder does not have the structure its reader expects (one line: what, where)."""
+    """A data folder or index does not have the structure its reader expects (one line: what, where)."""
+
+
+def _checked_parts(path: str, root: Path) -> tuple[str, ...]:
+    """Parts of an index entry's POSIX path; LayoutError when absolute, empty or holding ``..``."""
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise LayoutError(f"index entry {path!r} is not a relative path inside root {root}")
+    return rel.parts
 
 
 @dataclass
@@ -95,15 +103,14 @@ class Index:
         return len(self.samples)
 
     def resolve(self, sample: Sample) -> Path:
-        """Absolute path of a sample's file; ValueError if it would lie outside the root."""
-        rel = PurePosixPath(sample.path)
-        root = self.root.resolve()
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-            raise ValueError(f"index entry {sample.path!r} is not a relative path inside root {root}")
-        full = root.joinpath(*rel.parts)
-        if not full.resolve().is_relative_to(root):
-            raise ValueError(f"index entry {sample.path!r} resolves outside root {root} (symlink to {full.resolve()})")
-        return full
+        """Path of a sample's file under the root; LayoutError if the entry could escape the root.
+
+        The guard is lexical, on the index's own relative path: it must be relative, non-empty and
+        free of ``..``. Symbolic links are *not* resolved, so a dataset folder or file that is a
+        symlink to storage elsewhere (common on clusters) is accepted. ``Index.load`` applies the
+        same check to every entry, so a bad index file fails when read, not inside a loader worker.
+        """
+        return self.root.absolute().joinpath(*_checked_parts(sample.path, self.root))
 
     def select(self, split: str) -> Index:
         """The samples of one split (classes and missing unchanged)."""
@@ -149,17 +156,20 @@ class Index:
         with path.open(encoding="utf-8") as f:
             lines = [line for line in f if line.strip()]
         if not lines:
-            raise ValueError(f"index file {path} is empty")
+            raise LayoutError(f"index file {path} is empty")
         header = json.loads(lines[0])
         if header.get("format") != INDEX_FORMAT:
-            raise ValueError(f"index file {path}: expected format {INDEX_FORMAT!r}, got {header.get('format')!r}")
+            raise LayoutError(f"index file {path}: expected format {INDEX_FORMAT!r}, got {header.get('format')!r}")
         stored_root = Path(header["root"])
         resolved_root = Path(root) if root is not None else (path.parent / stored_root).resolve()
+        samples = [Sample.from_json(json.loads(line)) for line in lines[1:]]
+        for s in samples:
+            _checked_parts(s.path, resolved_root)
         return cls(
             name=header["name"],
             root=resolved_root,
             classes=list(header["classes"]),
-            samples=[Sample.from_json(json.loads(line)) for line in lines[1:]],
+            samples=samples,
             missing=list(header.get("missing", [])),
         )
 

@@ -1,4 +1,5 @@
-"""Readers of the official on-disk layouts (DESIGN.md §4) → one uniform `Index`.
+"""Readers of the official on-disk layouts (DESIGN.md §4) → one uniform `Index`. Read only: subsets
+are made in `vi2clr.data.subsets`, the name → reader mapping lives in `vi2clr.data.catalog`.
 
 Each reader checks the structure first and fails fast with one `LayoutError` line saying what
 was expected where. Files listed by the annotations but absent on disk go to ``Index.missing``
@@ -10,19 +11,11 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-
-from vi2clr.data.index import Index, LayoutError, Sample, probe_cache_path, probe_index
+from vi2clr.data.index import Index, LayoutError, Sample
 
 __all__ = [
-    "Sample",
-    "Index",
-    "LayoutError",
-    "probe_index",
-    "probe_cache_path",
     "VIDEO_EXTENSIONS",
     "VOC_CLASSES",
     "SIDECAR_NAME",
@@ -31,11 +24,6 @@ __all__ = [
     "read_hmdb51",
     "read_imagenet",
     "read_voc2007",
-    "read_layout",
-    "make_kinetics_subset",
-    "make_semisup_subset",
-    "write_subset_list",
-    "materialize_subset",
 ]
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi")
@@ -83,7 +71,7 @@ def _attach_sidecar(root: Path, samples: list[Sample]) -> None:
 def _walk_files(root: Path, extensions: tuple[str, ...]) -> list[Path]:
     """All files under ``root`` with one of ``extensions`` (case-insensitive), sorted."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):  # symlinked dataset folders count
         dirnames.sort()
         found.extend(Path(dirpath) / n for n in filenames if n.lower().endswith(extensions))
     return sorted(found)
@@ -127,7 +115,7 @@ def read_kinetics400(
     if not root.is_dir():
         raise LayoutError(f"Kinetics-400 root {root}: not a directory")
     ann = _kinetics_annotations(root, annotations, split)
-    with ann.open(encoding="utf-8", newline="") as f:
+    with ann.open(encoding="utf-8-sig", newline="") as f:  # -sig: spreadsheet tools write a BOM
         reader = csv.DictReader(f)
         need = {"label", "youtube_id", "time_start", "time_end", "split"}
         if reader.fieldnames is None or not need <= set(reader.fieldnames):
@@ -183,7 +171,7 @@ def read_ucf101(root: str | os.PathLike, split_no: int = 1) -> Index:
     """
     root = Path(root)
     if split_no not in (1, 2, 3):
-        raise ValueError(f"UCF101 split_no must be 1, 2 or 3, got {split_no}")
+        raise LayoutError(f"UCF101 split_no must be 1, 2 or 3, got {split_no}")
     lists = _require(root / "ucfTrainTestlist", "folder ucfTrainTestlist/", "UCF101", root)
     videos = _require(root / "UCF-101", "folder UCF-101/<Class>/v_*.avi", "UCF101", root)
     class_ind = _require(lists / "classInd.txt", "ucfTrainTestlist/classInd.txt", "UCF101", root)
@@ -227,7 +215,7 @@ def read_hmdb51(root: str | os.PathLike, split_no: int = 1) -> Index:
     """
     root = Path(root)
     if split_no not in (1, 2, 3):
-        raise ValueError(f"HMDB51 split_no must be 1, 2 or 3, got {split_no}")
+        raise LayoutError(f"HMDB51 split_no must be 1, 2 or 3, got {split_no}")
     splits_dir = _require(root / HMDB_SPLITS_DIR, f"folder {HMDB_SPLITS_DIR}/", "HMDB51", root)
     suffix = f"_test_split{split_no}.txt"
     split_files = sorted(p for p in splits_dir.iterdir() if p.name.endswith(suffix))
@@ -294,33 +282,6 @@ def read_imagenet(root: str | os.PathLike, split: str = "train", subset_file: st
     return Index(name, root, names, samples, missing)
 
 
-def make_semisup_subset(index: Index, fraction: float, seed: int = 0) -> list[str]:
-    """Deterministic per-class ``fraction`` of an image index → sorted file names (public list format).
-
-    Per class: ``max(1, round(fraction * n))`` images, drawn with ``default_rng([seed, class_id])``
-    from the class's images sorted by path.
-    """
-    if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    chosen = []
-    for label in range(len(index.classes)):
-        paths = sorted(s.path for s in index.samples if s.label == label)
-        if not paths:
-            continue
-        k = max(1, round(fraction * len(paths)))
-        rng = np.random.default_rng([seed, label])
-        chosen.extend(PurePosixPath(paths[i]).name for i in rng.permutation(len(paths))[:k])
-    return sorted(chosen)
-
-
-def write_subset_list(names: list[str], path: str | os.PathLike) -> Path:
-    """Write one file name per line (the ImageNet 1%/10% list format)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
-    return path
-
-
 # ----------------------------------------------------------------------------- VOC2007
 
 
@@ -333,7 +294,7 @@ def read_voc2007(root: str | os.PathLike, split: str = "trainval") -> Index:
     """
     root = Path(root)
     if split not in ("trainval", "test", "train", "val"):
-        raise ValueError(f"VOC2007 split must be trainval, test, train or val, got {split!r}")
+        raise LayoutError(f"VOC2007 split must be trainval, test, train or val, got {split!r}")
     voc = _require(root / "VOCdevkit" / "VOC2007", "folder VOCdevkit/VOC2007/", "VOC2007", root)
     images = _require(voc / "JPEGImages", "folder VOCdevkit/VOC2007/JPEGImages/", "VOC2007", root)
     main = _require(voc / "ImageSets" / "Main", "folder VOCdevkit/VOC2007/ImageSets/Main/", "VOC2007", root)
@@ -362,72 +323,3 @@ def read_voc2007(root: str | os.PathLike, split: str = "trainval") -> Index:
         targets = tuple(table.get(image_id, [-1] * len(names)))
         samples.append(Sample(_rel(path, root), -1, "", split, targets=targets))
     return Index(f"voc2007-{split}", root, names, samples, missing)
-
-
-# ----------------------------------------------------------------------------- dispatch and subsets
-
-READERS: dict[str, Callable[..., Index]] = {
-    "kinetics400": read_kinetics400,
-    "ucf101": read_ucf101,
-    "hmdb51": read_hmdb51,
-    "imagenet": read_imagenet,
-    "voc2007": read_voc2007,
-}
-
-
-def read_layout(kind: str, root: str | os.PathLike, **kw) -> Index:
-    """Dispatch to ``read_<kind>``: kinetics400, ucf101, hmdb51, imagenet or voc2007."""
-    if kind not in READERS:
-        raise ValueError(f"unknown layout {kind!r}; expected one of {', '.join(READERS)}")
-    return READERS[kind](root, **kw)
-
-
-def make_kinetics_subset(index: Index, num_classes: int, per_class: int, seed: int = 0) -> Index:
-    """Deterministic subset: ``num_classes`` classes × at most ``per_class`` videos per class per split.
-
-    Classes are drawn with ``default_rng(seed)``, kept in alphabetical order and relabelled
-    0..N-1; videos per (split, class) are drawn from the path-sorted list with
-    ``default_rng([seed, class_id, split_pos])``.
-    """
-    if not 1 <= num_classes <= len(index.classes):
-        raise ValueError(f"num_classes must be in 1..{len(index.classes)}, got {num_classes}")
-    if per_class < 1:
-        raise ValueError(f"per_class must be >= 1, got {per_class}")
-    picked = sorted(np.random.default_rng(seed).choice(len(index.classes), num_classes, replace=False).tolist())
-    names = [index.classes[i] for i in picked]
-    new_label = {old: new for new, old in enumerate(picked)}
-    samples = []
-    for split_pos, split in enumerate(index.splits()):
-        for old in picked:
-            pool = sorted((s for s in index.samples if s.split == split and s.label == old), key=lambda s: s.path)
-            order = np.random.default_rng([seed, old, split_pos]).permutation(len(pool))[:per_class]
-            samples.extend(
-                Sample(pool[i].path, new_label[old], pool[i].label_name, split, pool[i].targets, dict(pool[i].extra))
-                for i in sorted(order.tolist())
-            )
-    return Index(f"{index.name}-{num_classes}x{per_class}-seed{seed}", index.root, names, samples, [])
-
-
-def materialize_subset(index: Index, dest: str | os.PathLike, link: bool = True) -> Index:
-    """Copy (or hard-link when ``link`` and possible) the index's files under ``dest``; same relative paths.
-
-    Returns the index re-rooted at ``dest`` — a self-contained folder for a DVC output.
-    """
-    import shutil
-
-    dest = Path(dest)
-    for s in index.samples:
-        src, dst = index.resolve(s), dest.joinpath(*PurePosixPath(s.path).parts)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.exists():
-            continue
-        try:
-            if not link:
-                raise OSError
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-    sidecar = index.root / SIDECAR_NAME
-    if sidecar.is_file():
-        shutil.copy2(sidecar, dest / SIDECAR_NAME)
-    return Index(index.name, dest, list(index.classes), list(index.samples), list(index.missing))

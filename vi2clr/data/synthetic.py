@@ -38,7 +38,8 @@ import numpy as np
 from PIL import Image
 
 from vi2clr.data.encode import encode_video
-from vi2clr.data.layouts import HMDB_SPLITS_DIR, SIDECAR_NAME, make_semisup_subset, read_imagenet, write_subset_list
+from vi2clr.data.layouts import HMDB_SPLITS_DIR, SIDECAR_NAME, read_imagenet
+from vi2clr.data.subsets import make_semisup_subset, write_subset_list
 from vi2clr.data.render import MOTIONS, Track, appearance_names, motion_track, render, smooth_background, static_track
 
 __all__ = ["write_synthetic", "PRESETS", "preset_kwargs", "LAYOUTS", "KINETICS_LABELS", "UCF_CLASSES", "render_video"]

@@ -1,4 +1,4 @@
-"""Input checks the CLI calls before running a protocol; each raises a one-line ValueError."""
+"""Input checks the CLI calls before running a protocol; each raises a one-line `EvalError`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from typing import Sequence
 
 import numpy as np
 
+from vi2clr.evaluate.errors import EvalError
+
 
 def check_num_classes(head_classes: int, dataset_classes: int, checkpoint: str, dataset: str) -> None:
     """A classifier head (e.g. from a fine-tuned checkpoint) must match the data set's classes."""
     if head_classes != dataset_classes:
-        raise ValueError(
+        raise EvalError(
             f"class count mismatch: checkpoint {checkpoint} has a {head_classes}-class head, "
             f"data set {dataset} has {dataset_classes} classes"
         )
@@ -19,9 +21,9 @@ def check_num_classes(head_classes: int, dataset_classes: int, checkpoint: str, 
 def check_fewshot_counts(num_pos: int, num_neg: int, k: int, neg_per_pos: int, class_name: str) -> None:
     """A few-shot draw of k positives and neg_per_pos·k negatives must be possible."""
     if num_pos < k:
-        raise ValueError(f"few-shot class {class_name!r} has {num_pos} non-difficult positives, fewer than k={k}")
+        raise EvalError(f"few-shot class {class_name!r} has {num_pos} non-difficult positives, fewer than k={k}")
     if num_neg < neg_per_pos * k:
-        raise ValueError(f"few-shot class {class_name!r} has {num_neg} negatives, fewer than {neg_per_pos}*k={neg_per_pos * k}")
+        raise EvalError(f"few-shot class {class_name!r} has {num_neg} negatives, fewer than {neg_per_pos}*k={neg_per_pos * k}")
 
 
 def check_fewshot_classes(

@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from vi2clr.evaluate.batches import parse_batch
+from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.metrics import topk_accuracy
+from vi2clr.evaluate.sgd import SGDSettings
 
 Forward = Callable[[torch.Tensor], torch.Tensor]  # inputs (B, ...) -> logits (B, K)
 Progress = Callable[[int, dict[str, float]], None]  # (epoch, {"train_loss": ..., "lr": ...})
@@ -121,18 +123,19 @@ def accuracy_dict(scores: np.ndarray, labels: np.ndarray, ks: Sequence[int] = (1
 
 
 def multistep_sgd(
-    params: Iterable[Any], lr: float, momentum: float, weight_decay: float, milestones: Sequence[int]
+    params: Iterable[Any], sgd: SGDSettings
 ) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.MultiStepLR]:
-    """SGD with momentum and a ×0.1 step schedule at the given epochs (stepped per epoch)."""
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
+    """SGD(momentum, weight decay) at ``sgd.lr`` (param groups may set their own lr), each group's
+    lr × ``sgd.gamma`` at the milestone epochs (scheduler stepped per epoch)."""
+    opt = torch.optim.SGD(params, lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay)
+    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(sgd.milestones), gamma=sgd.gamma)
 
 
 def check_labels(labels: np.ndarray, num_classes: int, what: str) -> None:
     """One-line error when class ids fall outside [0, num_classes)."""
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi >= num_classes:
-        raise ValueError(f"{what} labels span [{lo}, {hi}], outside [0, {num_classes})")
+        raise EvalError(f"{what} labels span [{lo}, {hi}], outside [0, {num_classes})")
 
 
 def fit_then_predict(

@@ -7,13 +7,14 @@ of all clips of a video (clips identified by the batch's `index`).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import torch
 from torch import nn
 
 from vi2clr.evaluate.classify import Progress, accuracy_dict, check_labels, fit_then_predict, multistep_sgd
 from vi2clr.evaluate.linear import linear_head
+from vi2clr.evaluate.sgd import SGDSettings
 
 
 class EncoderClassifier(nn.Module):
@@ -34,11 +35,8 @@ def finetune_classifier(
     num_classes: int,
     train_loader: Iterable[Any],
     test_loader: Iterable[Any],
-    epochs: int,
-    lr: float,
-    milestones: Sequence[int],
-    weight_decay: float = 1e-4,
-    momentum: float = 0.9,
+    *,
+    sgd: SGDSettings,
     device: str | torch.device = "cpu",
     head_lr_mult: float = 1.0,
     video_level: bool = False,
@@ -48,9 +46,9 @@ def finetune_classifier(
 ) -> dict[str, Any]:
     """Fine-tune `encoder` (in place, train mode, BatchNorm updating) plus a new linear layer.
 
-    Loss: clip-level cross-entropy; SGD(momentum, weight decay) with lr for the encoder and
-    lr · head_lr_mult for the head (semi-supervised recipes use a larger head lr), both ×0.1 at
-    the milestone epochs. Test: softmax scores, averaged per video when `video_level`.
+    Loss: clip-level cross-entropy for sgd.epochs epochs; SGD(momentum, weight decay) with
+    sgd.lr for the encoder and sgd.lr · head_lr_mult for the head (semi-supervised recipes use a
+    larger head lr), both × sgd.gamma at the milestone epochs. Test: softmax scores, averaged per video when `video_level`.
     The RNG is forked and seeded (head init, loader shuffling drawn from torch's global RNG,
     dropout), so a run is deterministic on CPU and the caller's RNG state is untouched.
     Returns dict(top1, top5, train_loss: per-epoch list).
@@ -59,11 +57,11 @@ def finetune_classifier(
         torch.manual_seed(seed)
         model = EncoderClassifier(encoder, feat_dim, num_classes).to(device)
         groups = [
-            {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": lr},
-            {"params": list(model.head.parameters()), "lr": lr * head_lr_mult},
+            {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": sgd.lr},
+            {"params": list(model.head.parameters()), "lr": sgd.lr * head_lr_mult},
         ]
-        opt, sched = multistep_sgd(groups, lr, momentum, weight_decay, milestones)
-        scores, labels, losses = fit_then_predict(model, opt, sched, train_loader, test_loader, epochs, device,
+        opt, sched = multistep_sgd(groups, sgd)
+        scores, labels, losses = fit_then_predict(model, opt, sched, train_loader, test_loader, sgd.epochs, device,
                                                   video_level, progress, input_key)
     check_labels(labels, num_classes, "test")
     return {**accuracy_dict(scores, labels), "train_loss": losses}

@@ -13,7 +13,7 @@ torch RNG state is left untouched.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from vi2clr.evaluate.classify import (
     group_mean_by_index,
     multistep_sgd,
 )
+from vi2clr.evaluate.sgd import SGDSettings
 
 
 def linear_head(in_dim: int, num_classes: int) -> nn.Linear:
@@ -45,12 +46,8 @@ def train_linear_on_features(
     test_x: np.ndarray,
     test_y: np.ndarray,
     num_classes: int,
-    epochs: int = 100,
-    lr: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    milestones: Sequence[int] = (60, 80),
-    batch_size: int = 256,
+    *,
+    sgd: SGDSettings,
     seed: int = 0,
     standardize: bool = True,
     progress: Progress | None = None,
@@ -61,8 +58,8 @@ def train_linear_on_features(
     train_x: (N, D), train_y: (N,) in [0, num_classes); test_x: (M, D), test_y: (M,).
     With `standardize`, features are z-scored with the training mean / std (a fixed affine map,
     so still a linear classifier of the raw features; it only conditions SGD so one lr fits
-    encoders of any feature scale). Loss = mean CE(W x + b, y), SGD(momentum, weight decay),
-    lr ×0.1 at each milestone epoch, mini-batches reshuffled every epoch.
+    encoders of any feature scale). Loss = mean CE(W x + b, y), SGD(momentum, weight decay) as in
+    `sgd`, lr × sgd.gamma at each milestone epoch, mini-batches of sgd.batch_size reshuffled every epoch.
     With `test_index` (M,) (the video id of each test clip), softmax scores are averaged per
     video before top-k (video-level testing).
     Returns dict(top1, top5, train_loss: list of per-epoch mean losses).
@@ -84,11 +81,11 @@ def train_linear_on_features(
         torch.manual_seed(seed)
         head = linear_head(xtr.shape[1], num_classes)
         gen = torch.Generator().manual_seed(seed)
-        opt, sched = multistep_sgd(head.parameters(), lr, momentum, weight_decay, milestones)
+        opt, sched = multistep_sgd(head.parameters(), sgd)
         losses = []
-        for epoch in range(epochs):
+        for epoch in range(sgd.epochs):
             order = torch.randperm(xtr.shape[0], generator=gen)
-            batches = ((xtr[i], ytr[i]) for i in order.split(batch_size))
+            batches = ((xtr[i], ytr[i]) for i in order.split(sgd.batch_size))
             losses.append(ce_epoch(head, batches, opt))
             sched.step()
             if progress is not None:
@@ -125,11 +122,8 @@ def train_linear_probe(
     train_loader: Iterable[Any],
     test_loader: Iterable[Any],
     num_classes: int,
-    epochs: int,
-    lr: float,
-    milestones: Sequence[int],
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
+    *,
+    sgd: SGDSettings,
     device: str | torch.device = "cpu",
     feat_dim: int | None = None,
     video_level: bool = False,
@@ -141,8 +135,8 @@ def train_linear_probe(
 
     encoder: (B, ...) → (B, feat_dim) features before the projection head (feat_dim defaults
     to `encoder.out_dim`); loaders yield `vi2clr.evaluate.batches` batches with integer labels.
-    Training: clip-level CE on W f(x) + b, SGD(momentum, weight decay), lr ×0.1 at the
-    milestone epochs; only W, b learn. Testing: softmax scores, averaged over the clips of each
+    Training: clip-level CE on W f(x) + b for sgd.epochs epochs, SGD(momentum, weight decay),
+    lr × sgd.gamma at the milestone epochs; only W, b learn. Testing: softmax scores, averaged over the clips of each
     video (grouped by `index`) when `video_level`. The encoder's parameters and mode are left
     as they were. Returns dict(top1, top5, train_loss: per-epoch list).
     """
@@ -154,8 +148,8 @@ def train_linear_probe(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = _FrozenEncoderLinear(encoder, linear_head(feat_dim, num_classes)).to(device)
-            opt, sched = multistep_sgd(model.head.parameters(), lr, momentum, weight_decay, milestones)
-            scores, labels, losses = fit_then_predict(model, opt, sched, train_loader, test_loader, epochs, device,
+            opt, sched = multistep_sgd(model.head.parameters(), sgd)
+            scores, labels, losses = fit_then_predict(model, opt, sched, train_loader, test_loader, sgd.epochs, device,
                                                       video_level, progress, input_key)
     finally:
         encoder.train(was_training)

@@ -33,6 +33,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from vi2clr.evaluate.checks import check_fewshot_counts
+from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.metrics import voc_average_precision
 
 # The benchmark suite's VOC07 command line passes 1e-7 .. 1e2 and `parse_cost_list` appends
@@ -92,7 +93,7 @@ def _ap(scores: np.ndarray, targets_col: np.ndarray, name: str) -> float:
     try:
         return voc_average_precision(scores, targets_col)
     except ValueError as err:
-        raise ValueError(f"class {name!r}: {err}") from None
+        raise EvalError(f"class {name!r}: {err}") from None
 
 
 def _class_name(c: int, class_names: Sequence[str] | None) -> str:
@@ -123,7 +124,7 @@ def _train_test_class(
     y = np.where(col == 1, 1, -1)
     num_pos, num_neg = int((y == 1).sum()), int((y == -1).sum())
     if min(num_pos, num_neg) < cv_folds:
-        raise ValueError(
+        raise EvalError(
             f"class {name!r} has {num_pos} positive / {num_neg} negative trainval samples, "
             f"fewer than cv_folds={cv_folds}"
         )

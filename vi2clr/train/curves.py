@@ -103,7 +103,7 @@ def build_curve_probe(p: Params, device: torch.device) -> CurveProbe | None:
     if cfg.every == 0:
         return None
     try:
-        index = read_dataset(p, "kinetics400", cfg.split)
+        index = read_dataset(p.data, "kinetics400", cfg.split)
     except Exception as exc:  # the probe is a diagnostic: a missing val split must not stop training
         log.warning("learning curve off: no Kinetics %s split (%s)", cfg.split, str(exc).splitlines()[0])
         return None

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from vi2clr.clustering import ClusterAwareBatchSampler, cluster_diagnostics
 from vi2clr.config import Params
 from vi2clr.data.datasets import PretrainClips, make_loader
-from vi2clr.data.layouts import Index
+from vi2clr.data.index import Index
 from vi2clr.data.transforms import ClipAugment
 from vi2clr.errors import UserError
 from vi2clr.models import Vi2CLR, build_encoder
@@ -91,13 +91,10 @@ class Amp:
 
 def load_pretrain_index(p: Params) -> Index:
     """The Kinetics training index: a subset index file if given, else the annotation CSV layout."""
-    from vi2clr.data.layouts import read_kinetics400
+    from vi2clr.data.catalog import kinetics_train_index
 
     kp = p.data.kinetics400
-    if kp.index:
-        index = Index.load(Path(kp.index), root=Path(kp.root))
-    else:
-        index = read_kinetics400(Path(kp.root), kp.annotations, kp.split)
+    index = kinetics_train_index(p.data)
     if index.missing:
         log.warning("%d videos listed in the annotations are missing under %s", len(index.missing), kp.root)
     if not index.samples:

@@ -1,0 +1,53 @@
+"""``vi2clr eval``: each downstream protocol of the paper as one MLflow run linked to its pretraining.
+
+This package is the I/O edge: `context` (params, encoders), `inputs` (indexes, cached frozen
+features, loaders), `protocols` (one function per protocol, calling the pure math of
+:mod:`vi2clr.evaluate`), `recording` (MLflow run + JSON/CSV for DVC). Frozen features are cached on
+disk keyed by (encoder digest, index digest, transform), so the VOC07 SVM and the few-shot protocol
+share one extraction.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from vi2clr.config import Params
+from vi2clr.evaluate.errors import EvalError
+
+from vi2clr.commands.evaluate import protocols as _p
+from vi2clr.commands.evaluate.context import EvalContext, make_context
+from vi2clr.commands.evaluate.recording import write_metrics_json
+
+__all__ = ["EvalContext", "EvalError", "PROTOCOLS", "make_context", "run_protocols", "run_suite"]
+
+PROTOCOLS: dict[str, Callable[[EvalContext], dict[str, float]]] = {
+    "image-linear": _p.image_linear,
+    "voc-svm": _p.voc_svm,
+    "voc-fewshot": _p.voc_fewshot,
+    "semisup": _p.semisup,
+    "retrieval": _p.retrieval,
+    "video-linear": _p.video_linear,
+    "video-finetune": _p.video_finetune,
+    "table1": _p.table1,
+    "probe": _p.probe,
+}
+
+
+def run_protocols(ctx: EvalContext, protocols: list[str]) -> dict[str, dict[str, float]]:
+    """Run protocols in order; write ``reports/eval/<suite>/metrics.json`` for ``dvc metrics``
+    (one protocol alone merges into the file, a list replaces it)."""
+    if ctx.encoders is not None and not ctx.encoders.is_dir():
+        raise EvalError(f"encoders folder {ctx.encoders} does not exist (run `vi2clr pretrain` first)")
+    for name in protocols:
+        ctx.clock = time.perf_counter()
+        PROTOCOLS[name](ctx)
+    write_metrics_json(ctx, merge=len(protocols) == 1)
+    return ctx.results
+
+
+def run_suite(p: Params, name: str, *, stage: str | None = None) -> dict[str, dict[str, float]]:
+    """Every protocol of ``eval_suites.<name>`` (or ``random``): what a dvc.yaml eval stage runs."""
+    ctx = make_context(p, suite=name, encoders=None, random_init=False, stage=stage)
+    spec = p.eval_random if name == "random" else p.eval_suites[name]
+    return run_protocols(ctx, list(spec.protocols))

@@ -1,0 +1,76 @@
+"""What every protocol needs: params, where the encoders come from, the paper rows to fill."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vi2clr.config import Params
+from vi2clr.evaluate.errors import EvalError
+from vi2clr.evaluate.features import FeatureCache, file_digest
+from vi2clr.models import build_encoder, load_encoder
+
+
+@dataclass
+class EvalContext:
+    """Params, the suite, the encoders folder (None = random initialisation), the paper rows the runs
+    fill ({table: row name}), and the results recorded so far ({run key: metrics})."""
+
+    params: Params
+    suite: str
+    encoders: Path | None  # None = random initialisation
+    rows: dict[str, str]
+    stage: str | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    results: dict[str, dict[str, float]] = field(default_factory=dict)
+    clock: float = field(default_factory=time.perf_counter)  # start of the work the next record() reports
+
+    @property
+    def cache(self) -> FeatureCache:
+        return FeatureCache(Path(self.params.eval.feature_cache))
+
+    def encoder(self, kind: str, path: Path | None = None) -> tuple[nn.Module, dict[str, Any], str]:
+        """(encoder, meta, digest) of ``kind`` from the suite's folder (or ``path``), or random init."""
+        spec = self.params.model.video_encoder if kind == "video" else self.params.model.image_encoder
+        if self.encoders is None and path is None:
+            torch.manual_seed(self.params.eval.seed)
+            enc = build_encoder(spec.name, **spec.kwargs)
+            return enc, {"pretrain_run_id": "random-init", "epoch": 0}, f"random-init:{spec.name}:{spec.kwargs}:" \
+                f"seed{self.params.eval.seed}"
+        file = path or (self.encoders / f"{kind}_encoder.pt")
+        try:
+            enc, meta = load_encoder(file, expect_kind=kind)
+        except ValueError as exc:  # load_encoder's one-line reasons: missing, not an encoder, wrong kind
+            raise EvalError(str(exc)) from None
+        return enc, meta, file_digest(file)
+
+    def row(self, table: str, **fmt: str) -> str | None:
+        """The paper row this suite fills in ``table`` (formatted with ``fmt``), or None."""
+        row = self.rows.get(table)
+        return row.format(**fmt) if row else None
+
+
+def make_context(p: Params, *, suite: str | None, encoders: Path | None, random_init: bool,
+                 stage: str | None) -> EvalContext:
+    """Resolve where the encoders come from and which paper rows the runs fill."""
+    if suite is not None:
+        spec = p.eval_random if suite == "random" else p.eval_suites.get(suite)
+        if spec is None:
+            have = ", ".join(["random", *sorted(p.eval_suites)])
+            raise EvalError(f"eval_suites.{suite}: no such suite (have: {have})")
+        path = None if spec.encoders is None else Path(spec.encoders)
+        return EvalContext(p, suite, path, dict(spec.rows), stage)
+    if random_init:
+        return EvalContext(p, "random", None, dict(p.eval_random.rows), stage)
+    if encoders is None:
+        raise EvalError("give --encoders DIR (a pretraining's out_dir), --random-init, or --suite NAME")
+    # A folder named in a suite fills that suite's rows; any other folder is logged without cells.
+    for name, spec in p.eval_suites.items():
+        if spec.encoders and Path(spec.encoders).resolve() == encoders.resolve():
+            return EvalContext(p, name, encoders, dict(spec.rows), stage)
+    return EvalContext(p, encoders.name, encoders, {}, stage)

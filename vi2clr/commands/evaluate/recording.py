@@ -1,0 +1,78 @@
+"""Recording: one MLflow run per protocol and data set, and the JSON/CSV files DVC tracks."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vi2clr.config import Params
+from vi2clr.data.index import Index
+from vi2clr.evaluate.cells import CELLS_TAG, SCALE_TAG, encode_cells
+from vi2clr.tracking import Tracker, standard_tags
+
+from vi2clr.commands.evaluate.context import EvalContext
+
+
+def scale_note(p: Params, dataset: str, index: Index, meta: dict[str, Any], encoder_name: str) -> str:
+    """Data and scale of a run, shown beside our numbers in the tables."""
+    synthetic = "synthetic" in str(index.root)
+    epochs = meta.get("epoch", 0)
+    source = "random init" if meta.get("pretrain_run_id") == "random-init" else f"pretrained {epochs} ep"
+    return (f"{'synthetic' if synthetic else 'real'} {dataset} ({len(index.samples)} train items), {encoder_name}, "
+            f"{source}, {'CPU' if not torch.cuda.is_available() else 'GPU'}")
+
+
+def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, float], cells: list[list[str]],
+           *, meta: dict[str, Any], scale: str, split: str, extra_params: dict[str, Any] | None = None,
+           extra_tags: dict[str, str] | None = None) -> dict[str, float]:
+    """One MLflow run for one protocol on one dataset; ``cells`` = [[table, row, col, metric], ...],
+    each built by `vi2clr.evaluate.cells.paper_cell` (checked against the one mapping)."""
+    p = ctx.params
+    cells_tag = encode_cells(cells)  # refuses a cell the mapping does not know, before any run starts
+    metrics = {**metrics, "time/seconds": time.perf_counter() - ctx.clock}
+    primary = cells[0] if cells else [None, None, None, None]
+    tags = standard_tags(dvc_stage=ctx.stage, extra={
+        "kind": "eval", "vi2clr.protocol": protocol, "dataset": dataset, "split": split,
+        "pretrain_run_id": meta.get("pretrain_run_id") or "unknown", "suite": ctx.suite,
+        "table": primary[0], "row": primary[1], "col": primary[2], "seed": str(p.eval.seed),
+        CELLS_TAG: cells_tag, SCALE_TAG: scale, **(extra_tags or {}),
+    })
+    with Tracker(params=p, run_name=f"eval:{ctx.suite}:{protocol}:{dataset}", tags=tags) as tracker:
+        tracker.log_params({"eval": p.eval.model_dump(mode="json"), "model": p.model.model_dump(mode="json"),
+                            "protocol": protocol, "dataset": dataset,
+                            "encoders": str(ctx.encoders) if ctx.encoders else "random-init",
+                            "pretrain_epoch": meta.get("epoch", 0), **(extra_params or {})})
+        tracker.log_metrics(metrics)
+    key = f"{protocol}/{dataset}" + "".join(f"/{v}" for v in (extra_params or {}).values())
+    ctx.results[key] = metrics
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/ap/" not in k and "/cost/" not in k)
+    print(f"[{ctx.suite}] {protocol} {dataset}: {shown}")
+    ctx.clock = time.perf_counter()
+    return metrics
+
+
+def report_dir(ctx: EvalContext) -> Path:
+    """``reports/eval/<suite>/``: what ``dvc metrics`` / ``dvc plots`` read."""
+    return Path("reports") / "eval" / ctx.suite
+
+
+def write_csv(ctx: EvalContext, name: str, header: list[str], rows: list[list[Any]]) -> None:
+    """A small CSV (plot data) in the suite's report folder."""
+    path = report_dir(ctx) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(",".join(header) + "\n" + "".join(",".join(str(v) for v in r) + "\n" for r in rows))
+
+
+def write_metrics_json(ctx: EvalContext, merge: bool) -> Path:
+    """``metrics.json`` of the suite: this call's results, merged into the file's when ``merge``."""
+    out = report_dir(ctx) / "metrics.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(out.read_text()) if out.exists() and merge else {}
+    previous.update(copy.deepcopy(ctx.results))
+    out.write_text(json.dumps(previous, indent=2, sort_keys=True))
+    return out
