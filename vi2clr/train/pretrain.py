@@ -15,6 +15,7 @@ import random
 import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta  # dist wiring (issue 12)
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from vi2clr.tracking import Tracker, standard_tags
 from vi2clr.train import checkpoint as ckpt
 from vi2clr.train.cluster_pass import ClusterState, cluster_features, extract_joint_features
 from vi2clr.train.distributed import DistInfo, all_reduce_sum, barrier, broadcast_object, init_distributed, shutdown
+from vi2clr.train.distributed import agree_to_step, broadcast_buffers, convert_sync_bn  # dist wiring (issue 12)
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +143,7 @@ def loss_terms(p: Params, z_video: torch.Tensor, z_image: torch.Tensor, z_joint:
 def run_pretrain(p: Params, *, resume: bool = False, restart: bool = False, ablation: str | None = None,
                  stage: str | None = None) -> Path:
     """Pretrain and return the output folder (checkpoints, clusters, exported encoders)."""
-    dist_info = init_distributed()
+    dist_info = init_distributed(timeout=timedelta(minutes=p.pretrain.dist_timeout_min))  # dist wiring (issue 12)
     try:
         return _run(p, dist_info, resume=resume, restart=restart, ablation=ablation, stage=stage)
     finally:
@@ -174,6 +176,7 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
     seed_epoch(cfg.seed, 0, 0)  # identical initial weights on every rank
     index = load_pretrain_index(p)
     model = build_model(p).to(d.device)
+    model = convert_sync_bn(model, cfg.sync_bn, d)  # dist wiring (issue 12): before DDP
     optimizer = build_optimizer(p, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.optim.milestones, cfg.optim.gamma)
     use_amp = cfg.amp != "none" and d.device.type == "cuda"
@@ -239,6 +242,7 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
             # (a)-(c): cluster the joint features of all videos
             t0 = time.perf_counter()
             if epoch >= cfg.clustering.warmup_epochs:
+                broadcast_buffers(model)  # dist wiring (issue 12): same BN state on all ranks
                 z = extract_joint_features(net.module if d.distributed else net, centre_loader, d.device,
                                            len(index.samples))
                 t1 = time.perf_counter()
@@ -345,7 +349,7 @@ def train_one_epoch(p: Params, net: torch.nn.Module, optimizer: torch.optim.Opti
         stats.data_wait += got - tick
         stats.skipped += int(batch.get("skipped", 0))
         n = len(batch.get("index", []))
-        if n < 2:
+        if not agree_to_step(n, 2, d.device):  # dist wiring (issue 12): all ranks skip together
             tick = time.perf_counter()
             continue
         idx = batch["index"]
