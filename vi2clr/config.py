@@ -204,6 +204,8 @@ class PretrainParams(Strict):
     clustering: ClusteringParams = ClusteringParams()
     augment: AugmentParams = AugmentParams()
     amp: Literal["none", "bf16", "fp16"] = "none"
+    sync_bn: bool | Literal["auto"] = Field("auto", description="SyncBatchNorm (CUDA); auto = on when world size > 1")
+    dist_timeout_min: float = Field(60.0, gt=0, description="process-group timeout; must cover rank 0's clustering")
     seed: int = 0
     deterministic: bool = True
     max_nonfinite: int = Field(5, ge=1, description="stop after this many non-finite losses in a row")

@@ -46,8 +46,13 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
 
 
 class _GatherWithGrad(torch.autograd.Function):
-    """Concatenate ``(B, D)`` from all ranks to ``(W·B, D)``; backward sums the incoming
-    gradients over ranks (all_reduce) and hands each rank the rows it contributed."""
+    """Concatenate ``(R, D)`` from all ranks to ``(W·R, D)`` (R equal on every rank); backward sums
+    the incoming gradients over ranks (all_reduce) and hands each rank the rows it contributed.
+
+    Hand-written rather than ``torch.distributed.nn.functional.all_gather``: that function is
+    deprecated as of torch 2.15 and its replacement lives in a private module
+    (``torch.distributed._functional_collectives``); this one is the same math in a few lines
+    and runs on gloo and NCCL alike."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -71,6 +76,43 @@ def _gather_no_grad(x: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, x.contiguous())
     return torch.cat(parts, dim=0)
+
+
+def _pad_rows(x: torch.Tensor, rows: int, value: float = 0) -> torch.Tensor:
+    """``x`` ``(n, ...)`` padded at the end to ``(rows, ...)`` with ``value`` (keeps the graph)."""
+    extra = rows - x.shape[0]
+    if extra == 0:
+        return x
+    return torch.cat([x, x.new_full((extra, *x.shape[1:]), value)], dim=0)
+
+
+def gather_unequal(
+    z1: torch.Tensor, z2: torch.Tensor, groups: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The global batch from every rank's possibly unequal (even empty) local batch.
+
+    Every rank exchanges its size b_r (all_gather), pads its views to max_r b_r (zeros) and its
+    group ids (−1), all_gathers the views with gradient and the ids without, and drops the padded
+    rows, so the result is exactly the concatenation of the ranks' batches in rank order. Every
+    rank runs the same three collectives whatever its b_r, so ranks never fall out of step.
+
+    Args:
+        z1, z2: this rank's views ``(b_r, D)``.
+        groups: this rank's group ids ``(b_r,)`` long.
+
+    Returns:
+        ``(all1, all2, all_groups, sizes)``: ``(N, D)``, ``(N, D)``, ``(N,)`` with N = Σ_r b_r,
+        and ``sizes`` ``(W,)`` long (b_r of every rank).
+    """
+    b = z1.shape[0]
+    sizes = _gather_no_grad(torch.tensor([b], device=z1.device, dtype=torch.long))
+    longest = int(sizes.max())
+    world = sizes.shape[0]
+    valid = (torch.arange(longest, device=z1.device)[None, :] < sizes[:, None]).reshape(world * longest)
+    all1 = _gather_with_grad(_pad_rows(z1, longest))[valid]
+    all2 = _gather_with_grad(_pad_rows(z2, longest))[valid]
+    all_groups = _gather_no_grad(_pad_rows(groups, longest, -1))[valid]
+    return all1, all2, all_groups, sizes
 
 
 def multi_positive_nce(
@@ -100,11 +142,16 @@ def multi_positive_nce(
         groups: cluster id of each sample ``(B,)`` long; −1 for none.
         tau: temperature τ.
         gather: if True and torch.distributed is initialised, views and groups are gathered
-            from all ranks (same B on every rank; views with gradient), so negatives and
-            positives come from the global batch; each rank returns the loss of its own 2B
-            anchors. The gradient reaching a rank's views is the sum over ranks of their
-            losses' gradients (an all_reduce in the gather's backward), so DDP's averaging
-            over W ranks yields the gradient of the loss averaged over the global batch.
+            from all ranks (:func:`gather_unequal`: local batch sizes b_r may differ, and may be
+            0), so candidates — positives and negatives — come from the global batch of
+            N = Σ_r b_r samples. Rank r returns its share of the global loss,
+
+                L_r = (W / 2N) Σ_{a ∈ rank r's 2b_r anchors} ℓ_a,
+
+            so mean_r L_r = L over the global batch (L_r is the plain local mean when all b_r
+            are equal, and 0 for an empty rank). The gradient reaching a rank's views is the sum
+            over ranks of their L_r's gradients (an all_reduce in the gather's backward), so
+            DDP's averaging over W ranks yields exactly the gradient of the global-batch L.
 
     Returns:
         Scalar loss.
@@ -116,17 +163,13 @@ def multi_positive_nce(
     groups = groups.to(device=z1.device, dtype=torch.long)
     ids = torch.arange(b, device=z1.device)
     anchors = torch.cat([z1, z2], dim=0)  # (2B, D)
+    scale = 1.0 / max(2 * b, 1)  # turns the sum over anchors into the mean
     if gather and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        sizes = _gather_no_grad(torch.tensor([b], device=z1.device))
-        if bool((sizes != b).any()):
-            raise ValueError(
-                f"multi_positive_nce(gather=True) needs the same batch size on every rank, got {sizes.tolist()}"
-            )
-        offset = dist.get_rank() * b
-        all1, all2 = _gather_with_grad(z1), _gather_with_grad(z2)
-        all_groups = _gather_no_grad(groups)
+        all1, all2, all_groups, sizes = gather_unequal(z1, z2, groups)
+        offset = int(sizes[: dist.get_rank()].sum())
         total = all1.shape[0]
-        cand = torch.cat([all1, all2], dim=0)  # (2WB, D)
+        scale = sizes.shape[0] / max(2 * total, 1)  # W / 2N
+        cand = torch.cat([all1, all2], dim=0)  # (2N, D)
         cand_ids = torch.arange(total, device=z1.device).repeat(2)
         cand_groups = all_groups.repeat(2)
         anchor_ids = (ids + offset).repeat(2)
@@ -148,7 +191,7 @@ def multi_positive_nce(
     logits = logits.masked_fill(is_self, float("-inf"))
     log_pos = torch.logsumexp(logits.masked_fill(~positive, float("-inf")), dim=1)
     log_all = torch.logsumexp(logits, dim=1)
-    return (log_all - log_pos).mean()
+    return (log_all - log_pos).sum() * scale
 
 
 def center_nce(

@@ -1,8 +1,9 @@
 """Two-process gloo run of multi_positive_nce(gather=True); launched by test_gather.py.
 
-Usage: python _gather_worker.py <out_dir> <world_size>
-Each rank takes its slice of a fixed global batch, computes the gathered loss, backpropagates,
-and saves {"loss", "grad1", "grad2"} to <out_dir>/rank<r>.pt.
+Usage: python _gather_worker.py <out_dir> <size of rank 0>,<size of rank 1>,...
+Rank r takes its slice (b_r rows, b_r may differ between ranks and may be 0) of a fixed global
+batch, computes the gathered loss, backpropagates, and saves {"loss", "grad1", "grad2"} to
+<out_dir>/rank<r>.pt.
 """
 
 from __future__ import annotations
@@ -16,22 +17,25 @@ import torch.multiprocessing as mp
 
 from vi2clr.losses import multi_positive_nce
 
-B, D = 5, 8
+D = 8
+GROUPS = [0, 0, 1, -1, 2, 1, 3, 3, 0, 2, -1, 1]  # clusters span the ranks
 
 
-def global_batch(world: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def global_batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Views ``(n, D)`` ×2 (float64, unit norm) and group ids ``(n,)`` of the whole batch."""
     g = torch.Generator().manual_seed(0)
-    z1 = torch.nn.functional.normalize(torch.randn(world * B, D, generator=g, dtype=torch.float64), dim=1)
-    z2 = torch.nn.functional.normalize(torch.randn(world * B, D, generator=g, dtype=torch.float64), dim=1)
-    groups = torch.tensor([0, 0, 1, -1, 2, 1, 3, 3, 0, 2])[: world * B]  # clusters span both ranks
-    return z1, z2, groups
+    z1 = torch.nn.functional.normalize(torch.randn(n, D, generator=g, dtype=torch.float64), dim=1)
+    z2 = torch.nn.functional.normalize(torch.randn(n, D, generator=g, dtype=torch.float64), dim=1)
+    return z1, z2, torch.tensor(GROUPS[:n])
 
 
-def run(rank: int, world: int, out_dir: str) -> None:
+def run(rank: int, sizes: list[int], out_dir: str) -> None:
+    world = len(sizes)
     dist.init_process_group("gloo", init_method=f"file://{out_dir}/rendezvous", rank=rank, world_size=world)
     try:
-        z1, z2, groups = global_batch(world)
-        part = slice(rank * B, (rank + 1) * B)
+        z1, z2, groups = global_batch(sum(sizes))
+        start = sum(sizes[:rank])
+        part = slice(start, start + sizes[rank])
         a = z1[part].clone().requires_grad_(True)
         b = z2[part].clone().requires_grad_(True)
         loss = multi_positive_nce(a, b, groups[part], tau=0.08, gather=True)
@@ -42,5 +46,5 @@ def run(rank: int, world: int, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    out, world_size = sys.argv[1], int(sys.argv[2])
-    mp.spawn(run, args=(world_size, out), nprocs=world_size, join=True)
+    out, rank_sizes = sys.argv[1], [int(s) for s in sys.argv[2].split(",")]
+    mp.spawn(run, args=(rank_sizes, out), nprocs=len(rank_sizes), join=True)

@@ -6,12 +6,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,13 @@ class DistInfo:
         return self.world_size > 1
 
 
-def init_distributed() -> DistInfo:
-    """Join the process group torchrun describes (a single process when WORLD_SIZE is unset or 1)."""
+def init_distributed(timeout: timedelta | None = None) -> DistInfo:
+    """Join the process group torchrun describes (a single process when WORLD_SIZE is unset or 1).
+
+    ``timeout`` bounds how long a collective waits for the slowest rank (torch's default: 10
+    minutes for NCCL, 30 for gloo). Pretraining sizes it with ``pretrain.dist_timeout_min`` to
+    cover rank 0's clustering pass, during which the other ranks wait in a broadcast.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -41,7 +50,7 @@ def init_distributed() -> DistInfo:
     else:
         device = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=timeout)
     return DistInfo(rank=rank, world_size=world, local_rank=local, device=device)
 
 
@@ -108,3 +117,62 @@ def all_ranks_true(flag: bool, device: torch.device) -> bool:
     if not (dist.is_available() and dist.is_initialized()):
         return bool(flag)
     return all_reduce_sum([float(flag)], device)[0] == dist.get_world_size()
+
+
+# ----------------------------------------------------------------------------- step agreement
+
+
+def agree_to_step(local_n: int, min_global: int, device: torch.device) -> bool:
+    """Whether every rank takes this training step; the same answer on every rank.
+
+    One all_reduce of ``[local_n, local_n == 0]`` gives the global batch N = Σ_r n_r and the
+    number of empty ranks E. All ranks step iff N ≥ ``min_global`` and E = 0: DDP needs every
+    rank to run forward and backward (and SyncBatchNorm and the loss gather run collectives), so
+    a rank whose whole batch was unreadable makes all ranks skip together rather than fall out
+    of step. A rank with few (≥ 1) items still steps; the gathered loss pads and masks it.
+    Without a process group: ``local_n >= min_global``.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return local_n >= min_global
+    t = torch.tensor([local_n, int(local_n == 0)], dtype=torch.long, device=device)
+    dist.all_reduce(t)
+    total, empty = (int(v) for v in t.tolist())
+    return total >= min_global and empty == 0
+
+
+# ----------------------------------------------------------------------------- BatchNorm across ranks
+
+
+def convert_sync_bn(model: torch.nn.Module, setting: bool | Literal["auto"], d: DistInfo) -> torch.nn.Module:
+    """``model`` with every BatchNorm made a ``torch.nn.SyncBatchNorm`` when ``setting`` asks for it.
+
+    ``"auto"`` = on when world size > 1. Call before DDP wrapping (parameters are reused, so an
+    optimiser built earlier still holds them). SyncBatchNorm normalises each training batch with
+    the mean/variance of the GLOBAL batch (all ranks) and so keeps running statistics equal on
+    every rank; torch implements it for CUDA (and XPU) only — on CPU it raises. On CPU (gloo)
+    the model is returned unchanged with a warning: each rank then normalises with its own
+    batch statistics, and :func:`broadcast_buffers` before the clustering pass still gives every
+    rank rank 0's BN state.
+    """
+    on = setting is True or (setting == "auto" and d.distributed)
+    if not on:
+        return model
+    if d.device.type != "cuda":
+        if d.is_main and d.distributed:
+            log.warning("pretrain.sync_bn: torch's SyncBatchNorm needs CUDA; on %s each rank uses its own batch "
+                        "statistics (BN buffers are broadcast from rank 0 before each clustering pass)", d.device)
+        return model
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+
+def broadcast_buffers(model: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (BatchNorm running mean/var, batch counts) to every rank, in place.
+
+    DDP broadcasts buffers at the start of each training forward, so after the last step every
+    rank holds its own update; call this before a pass that uses the bare module (the clustering
+    features) so all ranks extract with identical BN state. No-op without a process group.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    for buf in model.buffers():
+        dist.broadcast(buf.data, src=src)

@@ -15,6 +15,7 @@ import random
 import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,12 @@ from vi2clr.train.curves import CurveProbe, build_curve_probe
 from vi2clr.train.distributed import (
     DistInfo,
     all_ranks_true,
+    agree_to_step,
     all_reduce_sum,
     barrier,
+    broadcast_buffers,
     broadcast_object,
+    convert_sync_bn,
     init_distributed,
     shutdown,
 )
@@ -119,7 +123,7 @@ def build_optimizer(p: Params, model: torch.nn.Module) -> torch.optim.Optimizer:
 def build_train_state(p: Params, d: DistInfo, num_videos: int) -> tuple[TrainState, Amp]:
     """A fresh :class:`TrainState` (model on ``d.device``, instance clusters) and the AMP setting."""
     cfg = p.pretrain
-    model = build_model(p).to(d.device)
+    model = convert_sync_bn(build_model(p).to(d.device), cfg.sync_bn, d)  # before the optimiser and DDP
     optimizer = build_optimizer(p, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.optim.milestones, cfg.optim.gamma)
     amp = Amp(cfg.amp != "none" and d.device.type == "cuda", torch.bfloat16 if cfg.amp == "bf16" else torch.float16)
@@ -196,7 +200,7 @@ def build_loaders(p: Params, index: Index, d: DistInfo) -> Loaders:
 def run_pretrain(p: Params, *, resume: bool = False, restart: bool = False, ablation: str | None = None,
                  stage: str | None = None) -> Path:
     """Pretrain and return the output folder (checkpoints, clusters, exported encoders)."""
-    dist_info = init_distributed()
+    dist_info = init_distributed(timeout=timedelta(minutes=p.pretrain.dist_timeout_min))
     try:
         return _run(p, dist_info, resume=resume, restart=restart, ablation=ablation, stage=stage)
     finally:
@@ -288,6 +292,7 @@ def cluster_pass(p: Params, d: DistInfo, epoch: int, net: torch.nn.Module, loade
     if epoch < cfg.clustering.warmup_epochs:
         return ClusterState.instances(loaders.num_videos), {"time/extract_s": 0.0, "time/cluster_s": 0.0}
     model = net.module if d.distributed else net
+    broadcast_buffers(model)  # every rank extracts with rank 0's BN state
     batches = progress(loaders.centre, f"features {epoch + 1}/{cfg.epochs}", enabled=d.is_main and cfg.progress,
                        total=len(loaders.centre))
     z = extract_joint_features(model, batches, d.device, loaders.num_videos)
@@ -392,7 +397,7 @@ def train_one_epoch(p: Params, net: torch.nn.Module, criterion: Criterion, state
         stats.data_wait += got - tick
         stats.skipped += int(batch.get("skipped", 0))
         n = len(batch.get("index", []))
-        if n < 2:
+        if not agree_to_step(n, 2, d.device):  # all ranks skip together
             tick = time.perf_counter()
             continue
         terms = _forward(net, criterion, batch, state.cluster, d, amp, generator)
