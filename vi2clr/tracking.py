@@ -2,20 +2,30 @@
 never takes a training run down with it.
 
 Conventions (DESIGN.md §5): tracking URI from ``MLFLOW_TRACKING_URI``, else an SQLite file at an
-absolute path in the project root; one run per pretraining and per evaluation; tags ``table``,
-``row``, ``col``, ``pretrain_run_id``, git commit, ``dvc.stage``, ``dvc.exp_name``, data digest.
-Only rank 0 logs.
+absolute path in the project root; one run per pretraining and per evaluation, opened before its
+work starts and closed FINISHED / FAILED / KILLED as it ends; tags ``table``, ``row``, ``col``,
+``pretrain_run_id``, git commit, ``dvc.stage``, ``dvc.exp_name``, ``vi2clr.pipeline_run``,
+``mlflow.user``, data digest; the data as MLflow dataset inputs; the exported encoders as MLflow
+models registered under :data:`VIDEO_MODEL_NAME` / :data:`IMAGE_MODEL_NAME`. Only rank 0 logs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import getpass
+import hashlib
+import json
 import logging
 import math
 import os
+import signal
 import subprocess
+import threading
 import time
-import urllib.request
 import warnings
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +34,32 @@ from vi2clr.config import Params, flatten
 log = logging.getLogger(__name__)
 
 STORE_FILE = "mlflow.db"
+COMMIT_ENV = "VI2CLR_GIT_COMMIT"          # the commit of a build without .git (docker build-arg)
+PIPELINE_ENV = "VI2CLR_PIPELINE_RUN"      # groups the stages of one pipeline run
+PIPELINE_TAG = "vi2clr.pipeline_run"
+EVAL_RUN_TAG_PREFIX = "vi2clr.eval_run."  # on a pretraining run: one tag per linked evaluation run
+# MLflow 3's UI picks the experiment's view from this tag; the value is the UI's
+# ExperimentKind.CUSTOM_MODEL_DEVELOPMENT (mlflow/server/js, mlflow 3.17), the model-training view.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+VIDEO_MODEL_NAME = "vi2clr-video-encoder"
+IMAGE_MODEL_NAME = "vi2clr-image-encoder"
+DATASET_DIGEST_CHARS = 32  # MLflow's SQL stores keep a dataset digest in VARCHAR(36)
+
+# Params that change how a pretraining is run or saved, never what it learns.
+PRETRAIN_NOT_DEFINING = ("out_dir", "log_every", "progress", "tags", "keep_epochs", "keep_every")
+# The blocks of ``eval`` each protocol reads, besides the shared keys below.
+EVAL_BLOCKS: dict[str, tuple[str, ...]] = {
+    "image-linear": ("size", "batch_size", "linear"),
+    "table1": ("size", "batch_size", "linear", "table1_epochs"),
+    "voc-svm": ("size", "batch_size", "svm"),
+    "voc-fewshot": ("size", "batch_size", "svm"),
+    "semisup": ("size", "batch_size", "semisup"),
+    "retrieval": ("video_size", "num_frames", "batch_size", "retrieval"),
+    "video-linear": ("video_size", "num_frames", "batch_size", "video"),
+    "video-finetune": ("video_size", "num_frames", "batch_size", "video"),
+}
+EVAL_SHARED = ("seed",)
 
 
 def project_root() -> Path:
@@ -41,8 +77,14 @@ def tracking_uri(params: Params | None = None) -> str:
     return f"sqlite:///{project_root() / STORE_FILE}"
 
 
+def is_server_uri(uri: str) -> bool:
+    """True for a tracking server (``http(s)://``), False for a local store."""
+    return uri.startswith(("http://", "https://"))
+
+
 def git_commit(root: Path | None = None) -> str | None:
-    """HEAD of the repository at ``root``, with ``-dirty`` when tracked files are modified."""
+    """HEAD of the repository at ``root`` (``-dirty`` when tracked files are modified); without git
+    or a repository (a Docker image), ``$VI2CLR_GIT_COMMIT`` (the image's build arg)."""
     root = root or project_root()
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -50,102 +92,332 @@ def git_commit(root: Path | None = None) -> str | None:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
+        return os.environ.get(COMMIT_ENV) or None
     return f"{sha}-dirty" if dirty else sha
 
 
-def standard_tags(*, dvc_stage: str | None = None, data_digest: str | None = None,
-                  extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Tags every run carries; ``DVC_EXP_NAME`` is set by ``dvc exp run``."""
-    tags: dict[str, str] = {}
+def user_name() -> str:
+    """The OS user; an arbitrary container UID has no passwd entry, so then ``$USER`` or ``uid<N>``."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or f"uid{os.getuid()}"
+
+
+def pipeline_run(commit: str | None = None) -> str | None:
+    """The id grouping the stages of one pipeline run.
+
+    ``$VI2CLR_PIPELINE_RUN`` if set, else ``$DVC_EXP_NAME`` (``dvc exp run``), else the pipeline
+    state ``state-<sha256(commit + params.yaml)[:12]>``: every stage of a ``dvc repro`` on one
+    commit and one params file shares it. None without a commit.
+    """
+    explicit = os.environ.get(PIPELINE_ENV) or os.environ.get("DVC_EXP_NAME")
+    if explicit:
+        return explicit
+    commit = commit or git_commit()
+    if not commit:
+        return None
+    h = hashlib.sha256(commit.encode())
+    params_file = Path.cwd() / "params.yaml"
+    if params_file.is_file():
+        h.update(params_file.read_bytes())
+    return f"state-{h.hexdigest()[:12]}"
+
+
+def base_tags() -> dict[str, str]:
+    """Tags of every run whatever its kind: user, git commit, pipeline run, DVC stage/experiment."""
+    tags = {"mlflow.user": user_name()}
     commit = git_commit()
     if commit:
         tags["git_commit"] = commit
         tags["mlflow.source.git.commit"] = commit.removesuffix("-dirty")
-    stage = dvc_stage or os.environ.get("VI2CLR_DVC_STAGE")
+    group = pipeline_run(commit)
+    if group:
+        tags[PIPELINE_TAG] = group
+    stage = os.environ.get("VI2CLR_DVC_STAGE")
     if stage:
         tags["dvc.stage"] = stage
     exp = os.environ.get("DVC_EXP_NAME")
     if exp:
         tags["dvc.exp_name"] = exp
+    return tags
+
+
+def standard_tags(*, dvc_stage: str | None = None, data_digest: str | None = None,
+                  extra: dict[str, str] | None = None) -> dict[str, str]:
+    """:func:`base_tags` plus the stage, the data digest and ``extra`` (``None`` values dropped)."""
+    tags = base_tags()
+    if dvc_stage:
+        tags["dvc.stage"] = dvc_stage
     if data_digest:
         tags["data_digest"] = data_digest
     tags.update({k: str(v) for k, v in (extra or {}).items() if v is not None})
     return tags
 
 
-def _reachable(uri: str, timeout: float = 3.0) -> str | None:
-    """None when the store answers, else the reason (HTTP stores only; file stores always answer)."""
-    if not uri.startswith(("http://", "https://")):
-        return None
+# ----------------------------------------------------------------------------- params that define a run
+
+
+def pretrain_params(p: Params) -> dict[str, Any]:
+    """What defines a pretraining: ``model``, the training data (``data.kinetics400``, and
+    ``data.subset`` when an index file is used) and ``pretrain`` minus output, logging and progress
+    settings (:data:`PRETRAIN_NOT_DEFINING`). Nested; :meth:`Tracker.log_params` flattens it."""
+    pre = p.pretrain.model_dump(mode="json")
+    for key in PRETRAIN_NOT_DEFINING:
+        pre.pop(key, None)
+    data: dict[str, Any] = {"kinetics400": p.data.kinetics400.model_dump(mode="json")}
+    if p.data.kinetics400.index:
+        data["subset"] = p.data.subset.model_dump(mode="json")
+    return {"model": p.model.model_dump(mode="json"), "data": data, "pretrain": pre}
+
+
+def eval_params(p: Params, protocol: str) -> dict[str, Any]:
+    """What defines an evaluation: the ``eval`` keys the protocol reads (:data:`EVAL_BLOCKS`) and
+    ``eval.seed``; an unknown protocol gets the whole ``eval`` block. Nested under ``eval``."""
+    full = p.eval.model_dump(mode="json")
+    keys = EVAL_BLOCKS.get(protocol)
+    if keys is None:
+        return {"eval": full}
+    return {"eval": {k: full[k] for k in (*keys, *EVAL_SHARED)}}
+
+
+def run_status(exc_type: type[BaseException] | None, exc: BaseException | None = None) -> str:
+    """FINISHED (no exception, or exit code 0), KILLED (Ctrl-C, SIGTERM) or FAILED."""
+    if exc_type is None:
+        return "FINISHED"
+    if issubclass(exc_type, (KeyboardInterrupt, RunTerminated)):
+        return "KILLED"
+    if issubclass(exc_type, SystemExit) and getattr(exc, "code", 1) in (0, None):
+        return "FINISHED"
+    return "FAILED"
+
+
+class RunTerminated(SystemExit):
+    """Raised in the main thread by SIGTERM (``scancel``, ``docker stop``) inside a run: exit 128+15."""
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _terminate_raises() -> Iterator[None]:
+    """Within: SIGTERM raises :class:`RunTerminated` so the run closes KILLED (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        raise RunTerminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
-            return None if resp.status == 200 else f"HTTP {resp.status}"
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return str(getattr(exc, "reason", exc))
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _global_tracking_uri(uri: str) -> Iterator[None]:
+    """mlflow's flavour ``log_model`` reads the process-global tracking URI: bind it for the call."""
+    import mlflow
+
+    old = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(old)
+
+
+def _quiet_http_retries() -> None:
+    """The tracker retries itself (bounded, without blocking training); mlflow's own default of
+    7 retries with backoff factor 2 would stall every call for minutes while a server is down.
+    Only defaults: a value the user set wins."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+def _system_metrics_wanted(flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    env = os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING")
+    return env is None or env.strip().lower() not in ("0", "false", "no")
+
+
+# ----------------------------------------------------------------------------- the tracker
 
 
 class Tracker:
-    """One MLflow run, or nothing: a disabled tracker (rank > 0, store down) accepts every call.
+    """One MLflow run, or nothing: a disabled tracker (rank > 0) accepts every call.
 
     Uses an ``MlflowClient`` bound to this run's store, never mlflow's process-global state, so
-    two trackers (or a tracker and a child process) cannot log to each other's store. A store
-    failure is reported once and turns the tracker off; training goes on.
+    two trackers (or a tracker and a child process) cannot log to each other's store. The run is
+    created in ``__init__`` (before the work); use it as a context manager so it closes FINISHED,
+    FAILED or KILLED (Ctrl-C, SIGTERM) with the work.
+
+    A store failure never raises: the call is queued, and the queue is sent when the store answers
+    again. Retries follow an exponential backoff: after the k-th failure in a row the next attempt
+    waits ``min(backoff_s * 2**(k-1), max_backoff_s)`` seconds; meanwhile calls only queue (no
+    blocking). ``end`` waits at most ``flush_timeout_s`` for what is still queued, then warns with
+    the number of calls lost. At most ``max_queue`` calls are kept (oldest dropped, with a warning).
     """
 
     def __init__(self, *, enabled: bool = True, params: Params | None = None, experiment: str | None = None,
-                 run_name: str | None = None, run_id: str | None = None, tags: dict[str, str] | None = None):
+                 run_name: str | None = None, run_id: str | None = None, tags: dict[str, str] | None = None,
+                 system_metrics: bool | None = None, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
+                 flush_timeout_s: float = 60.0, max_queue: int = 100_000):
         self.enabled = enabled
-        self.run_id: str | None = None
+        self.run_id: str | None = run_id
         self.uri = tracking_uri(params)
+        self.experiment = experiment or (params.tracking.experiment if params else "vi2clr")
+        self.experiment_id: str | None = None
+        self.backoff_s, self.max_backoff_s, self.flush_timeout_s = backoff_s, max_backoff_s, flush_timeout_s
+        self._tags = {**base_tags(), **(tags or {})}
+        self._run_name, self._resume = run_name, run_id is not None
+        self._start_ms = int(time.time() * 1000)
+        self._queue: deque[tuple[str, Callable[[str], Any]]] = deque(maxlen=max_queue)
+        self._failures = 0
+        self._next_try = 0.0
+        self._warned_offline = self._warned_dropped = False
+        self._sent_after_outage = 0
+        self._closed = False
+        self._monitor = None
+        self._system_metrics = _system_metrics_wanted(system_metrics)
         self._client = None
+        self._pending_open = False
+        self._enter_cm: contextlib.ExitStack | None = None
         if not enabled:
             return
-        reason = _reachable(self.uri)
-        if reason is not None:
-            self._disable(f"tracking store {self.uri} unreachable ({reason})")
+        _quiet_http_retries()
+        from mlflow.tracking import MlflowClient
+
+        self._client = MlflowClient(self.uri)
+        self._try_open()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def opened(self) -> bool:
+        """True once the run exists in the store (its creation may wait for the store to answer)."""
+        return self.run_id is not None and not self._pending_open
+
+    @property
+    def pending(self) -> int:
+        """Calls queued for the store."""
+        return len(self._queue)
+
+    def _experiment_id(self) -> str:
+        client = self._client
+        exp = client.get_experiment_by_name(self.experiment)
+        if exp is None:
+            # A local store keeps artifacts beside it; a server decides for itself (proxied artifacts).
+            location = None
+            if self.uri.startswith("sqlite:///"):
+                location = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+            try:
+                return client.create_experiment(self.experiment, artifact_location=location,
+                                                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+            except Exception:  # noqa: BLE001 - created meanwhile by another process
+                exp = client.get_experiment_by_name(self.experiment)
+                if exp is None:
+                    raise
+        if EXPERIMENT_KIND_TAG not in exp.tags:  # never override a kind a user chose in the UI
+            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return exp.experiment_id
+
+    def _open(self) -> None:
+        client = self._client
+        self.experiment_id = self._experiment_id()
+        if self._resume:
+            client.update_run(self.run_id, status="RUNNING")
+            client.log_batch(self.run_id, tags=_tags(self._tags))
+        else:
+            run = client.create_run(self.experiment_id, start_time=self._start_ms, run_name=self._run_name,
+                                    tags=self._tags)
+            self.run_id = run.info.run_id
+        self._pending_open = False
+        self._start_system_metrics()
+
+    def _try_open(self) -> None:
+        self._pending_open = True
+        try:
+            self._open()
+        except Exception as exc:  # noqa: BLE001
+            self._failed("open run", exc)
+
+    def _start_system_metrics(self) -> None:
+        """mlflow's monitor, bound to this store (its ``tracking_uri``): system/* metrics every
+        ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` s (10 by default). Needs psutil."""
+        if not self._system_metrics or (self._monitor is not None and self._monitor._process is not None
+                                        and self._monitor._process.is_alive()):
             return
         try:
-            from mlflow.tracking import MlflowClient
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-            client = MlflowClient(self.uri)
-            name = experiment or (params.tracking.experiment if params else "vi2clr")
-            exp = client.get_experiment_by_name(name)
-            if exp is None:
-                # A local store keeps artifacts beside it; a server decides for itself (proxied artifacts).
-                location = None
-                if self.uri.startswith("sqlite:///"):
-                    location = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
-                exp_id = client.create_experiment(name, artifact_location=location)
-            else:
-                exp_id = exp.experiment_id
-            if run_id:
-                client.update_run(run_id, status="RUNNING")
-                if tags:
-                    for key, value in tags.items():
-                        client.set_tag(run_id, key, value)
-                self.run_id = run_id
-            else:
-                self.run_id = client.create_run(exp_id, run_name=run_name, tags=tags or {}).info.run_id
-            self._client = client
-        except Exception as exc:  # noqa: BLE001
-            self._disable(f"tracking store {self.uri} failed ({exc.__class__.__name__}: {exc})")
+            self._monitor = SystemMetricsMonitor(self.run_id, tracking_uri=self.uri,
+                                                 resume_logging=self._resume or self._monitor is not None)
+            self._monitor.start()
+        except Exception as exc:  # noqa: BLE001 - psutil missing, ...: metrics off, run goes on
+            log.warning("system metrics off: %s", exc)
+            self._system_metrics = False
 
-    def _disable(self, why: str) -> None:
-        if self.enabled:
-            warnings.warn(f"MLflow tracking off for this run: {why}; training continues", stacklevel=3)
-        self.enabled = False
-        self._client = None
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self._failures += 1
+        delay = min(self.backoff_s * 2 ** (self._failures - 1), self.max_backoff_s)
+        self._next_try = time.monotonic() + delay
+        if not self._warned_offline:
+            warnings.warn(f"MLflow store {self.uri} not answering ({what}: {exc.__class__.__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}); queuing and retrying with backoff, "
+                          "training continues", stacklevel=4)
+            self._warned_offline = True
+
+    def _flush(self, force: bool = False) -> bool:
+        """Send what is queued (after the backoff delay unless ``force``); True when all is sent."""
+        if self._client is None:
+            return True
+        if self._failures and not force and time.monotonic() < self._next_try:
+            return False
+        if self._pending_open:
+            try:
+                self._open()
+            except Exception as exc:  # noqa: BLE001
+                self._failed("open run", exc)
+                return False
+        while self._queue:
+            what, fn = self._queue[0]
+            try:
+                fn(self.run_id)
+            except Exception as exc:  # noqa: BLE001
+                self._failed(what, exc)
+                return False
+            self._queue.popleft()
+            if self._failures:
+                self._sent_after_outage += 1
+        if self._failures:
+            log.warning("MLflow store %s answers again: sent %d queued calls", self.uri, self._sent_after_outage)
+            self._failures, self._sent_after_outage, self._warned_offline = 0, 0, False
+            self._start_system_metrics()
+        return True
+
+    def _submit(self, what: str, fn: Callable[[str], Any]) -> None:
+        """Queue ``fn(run_id)`` and send the queue now unless the store is in its backoff delay."""
+        if self._client is None or self._closed:
+            return
+        if len(self._queue) == self._queue.maxlen and not self._warned_dropped:
+            warnings.warn(f"MLflow queue full ({self._queue.maxlen} calls): dropping the oldest", stacklevel=3)
+            self._warned_dropped = True
+        self._queue.append((what, fn))
+        self._flush()
 
     def _call(self, fn: str, *args: Any, **kwargs: Any) -> None:
-        if self._client is None:
-            return
-        try:
-            getattr(self._client, fn)(self.run_id, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            self._disable(f"{fn} failed ({exc.__class__.__name__}: {exc})")
+        self._submit(fn, lambda run_id: getattr(self._client, fn)(run_id, *args, **kwargs))
+
+    # -- logging -----------------------------------------------------------------------------
 
     def log_params(self, params: Params | dict[str, Any]) -> None:
+        """Flattened (``a.b.c``) params; values as strings, ``None`` as ``null``."""
         from mlflow.entities import Param
 
         flat = flatten(params)
@@ -154,11 +426,11 @@ class Tracker:
             self._call("log_batch", params=items[i : i + 100])
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        self._call("log_batch", tags=[RunTag(k, str(v)) for k, v in tags.items() if v is not None])
+        self._tags.update({k: str(v) for k, v in tags.items() if v is not None})
+        self._call("log_batch", tags=_tags(tags))
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Finite values only; timestamp = now (kept when the call is queued)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -171,17 +443,152 @@ class Tracker:
         self._call("log_artifact", str(path), artifact_path=artifact_path)
 
     def log_dict(self, data: dict, name: str) -> None:
-        self._call("log_dict", data, name)
+        self._call("log_dict", copy.deepcopy(data), name)
+
+    def log_dataset(self, name: str, digest: str, source: str | Path, *, context: str = "train",
+                    profile: dict[str, Any] | None = None) -> None:
+        """An MLflow dataset input: ``name``, ``digest`` (its first :data:`DATASET_DIGEST_CHARS`
+        chars; the full one in the profile), source path (``{"uri": ...}``, source type local)."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        prof = {"digest": digest, **(profile or {})}
+        entity = Dataset(name=name, digest=digest[:DATASET_DIGEST_CHARS], source_type="local",
+                         source=json.dumps({"uri": str(Path(source).resolve())}), profile=json.dumps(prof))
+        inp = DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])
+        self._call("log_inputs", datasets=[inp])
+
+    def log_index(self, index: Any, *, context: str = "train") -> None:
+        """:meth:`log_dataset` of a ``vi2clr.data.index.Index`` (name, ``digest()``, root, counts);
+        also tags ``data_digest`` when the run has none yet (the first data set logged)."""
+        digest = index.digest()
+        self.log_dataset(index.name, digest, index.root, context=context,
+                         profile={"num_samples": len(index.samples), "num_classes": len(index.classes)})
+        if "data_digest" not in self._tags:
+            self.set_tags({"data_digest": digest})
+
+    def link_pretraining(self, pretrain_run_id: str | None, *, name: str | None = None) -> None:
+        """Link this (evaluation) run and its pretraining run both ways: here ``pretrain_run_id``
+        and ``mlflow.parentRunId`` (the UI nests it under the pretraining run, same experiment
+        only); there ``vi2clr.eval_run.<this run id>`` = this run's name. No-op for random init."""
+        if not pretrain_run_id or pretrain_run_id in ("random-init", "unknown"):
+            return
+        self.set_tags({"pretrain_run_id": pretrain_run_id})
+        label = name or self._run_name or "eval"
+
+        def link(run_id: str) -> None:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                parent = self._client.get_run(pretrain_run_id)
+            except MlflowException:  # not in this store (e.g. encoders from elsewhere): one-way link
+                return
+            if parent.info.experiment_id == self.experiment_id:
+                self._client.set_tag(run_id, "mlflow.parentRunId", pretrain_run_id)
+            self._client.set_tag(pretrain_run_id, f"{EVAL_RUN_TAG_PREFIX}{run_id}", label)
+
+        self._submit("link runs", link)
+
+    def log_encoder_models(self, video_encoder: Any, image_encoder: Any, *, num_frames: int, video_size: int,
+                           image_size: int, register: bool = True,
+                           version_tags: dict[str, str] | None = None) -> None:
+        """Both encoders as MLflow models (``mlflow.pytorch.log_model``), registered as
+        :data:`VIDEO_MODEL_NAME` / :data:`IMAGE_MODEL_NAME` unless ``register`` is False.
+
+        Saved as ``pt2`` (``torch.export``; no pickle, so ``mlflow.pytorch.load_model`` needs no
+        ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION``), with a TensorSpec signature: video
+        ``(B, 3, num_frames, video_size, video_size) -> (B, D)``, image ``(B, 3, S, S) -> (B, D)``.
+        The input example has batch 2: torch.export fixes a size-1 dimension, so a batch of 1
+        would make the loaded model accept batch 1 only. A model ``torch.export`` cannot trace is
+        saved as a pickle instead (loading it then needs that variable).
+        """
+        import torch
+
+        shapes = {"video": (2, 3, num_frames, video_size, video_size), "image": (2, 3, image_size, image_size)}
+        for kind, enc, reg in (("video", video_encoder, VIDEO_MODEL_NAME), ("image", image_encoder, IMAGE_MODEL_NAME)):
+            model = copy.deepcopy(enc).cpu().eval()  # a snapshot: training may go on, the call may be queued
+            gen = torch.Generator().manual_seed(0)
+            example = torch.rand(shapes[kind], generator=gen)
+            self._submit(f"log {kind} model", lambda run_id, m=model, x=example, n=f"{kind}_encoder", r=reg:
+                         self._log_model(run_id, m, x, n, r if register else None, version_tags or {}))
+
+    def _log_model(self, run_id: str, model: Any, example: Any, name: str, registered: str | None,
+                   version_tags: dict[str, str]) -> None:
+        import mlflow
+        import torch
+        from mlflow.models import infer_signature
+
+        with torch.no_grad():
+            out = model(example)
+        signature = infer_signature(example.numpy(), out.numpy())
+        pins = [f"torch=={torch.__version__.split('+')[0]}"]
+        client = self._client
+        logged = client.create_logged_model(self.experiment_id, name=name, source_run_id=run_id,
+                                            tags={"vi2clr.kind": name})
+        kwargs = dict(name=name, signature=signature, input_example=example.numpy(), run_id=run_id,
+                      model_id=logged.model_id, pip_requirements=pins)
+        with _global_tracking_uri(self.uri):
+            try:
+                info = mlflow.pytorch.log_model(model, serialization_format="pt2", **kwargs)
+            except Exception as exc:  # noqa: BLE001 - an op torch.export cannot trace
+                if "export" not in f"{exc.__class__.__module__} {exc}".lower():
+                    raise
+                warnings.warn(f"{name}: torch.export failed ({exc.__class__.__name__}); logged as a pickle",
+                              stacklevel=2)
+                logged = client.create_logged_model(self.experiment_id, name=name, source_run_id=run_id)
+                kwargs["model_id"] = logged.model_id
+                info = mlflow.pytorch.log_model(model, serialization_format="pickle", **kwargs)
+        if registered:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                client.create_registered_model(registered, description="vi2clr encoder exported by pretraining")
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            client.create_model_version(registered, source=info.model_uri, run_id=run_id, model_id=logged.model_id,
+                                        tags={"pretrain_run_id": run_id, **version_tags})
+
+    # -- lifecycle ---------------------------------------------------------------------------
 
     def end(self, status: str = "FINISHED") -> None:
-        self._call("set_terminated", status=status)
+        """Close the run with ``status``; waits at most ``flush_timeout_s`` for queued calls."""
+        if self._client is None or self._closed:
+            return
+        if self._monitor is not None:
+            with contextlib.suppress(Exception):
+                self._monitor.finish()
+        end_ms = int(time.time() * 1000)
+        self._queue.append(("set_terminated", lambda run_id: self._client.set_terminated(
+            run_id, status=status, end_time=end_ms)))
+        self._closed = True
+        deadline = time.monotonic() + self.flush_timeout_s
+        while not self._flush(force=True):
+            wait = min(self._next_try, deadline) - time.monotonic()
+            if time.monotonic() >= deadline:
+                warnings.warn(f"MLflow store {self.uri} still not answering after {self.flush_timeout_s:.0f}s: "
+                              f"{len(self._queue)} calls not sent (run {self.run_id or 'never created'})",
+                              stacklevel=2)
+                break
+            time.sleep(max(0.0, wait))
         self._client = None
 
     def __enter__(self) -> "Tracker":
+        self._enter_cm = contextlib.ExitStack()
+        self._enter_cm.enter_context(_terminate_raises())
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.end("FINISHED" if exc_type is None else ("KILLED" if exc_type is KeyboardInterrupt else "FAILED"))
+        try:
+            self.end(run_status(exc_type, exc))
+        finally:
+            if getattr(self, "_enter_cm", None) is not None:
+                self._enter_cm.close()
+
+
+def _tags(tags: dict[str, Any]) -> list:
+    from mlflow.entities import RunTag
+
+    return [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
 
 
 def search_runs(uri: str, experiment: str, filter_string: str = "") -> Iterator[Any]:

@@ -73,12 +73,12 @@ def _stop(proc: subprocess.Popen) -> None:
 class Server:
     """A running ``mlflow server``: artifacts proxied to ``artifacts`` (a local folder)."""
 
-    def __init__(self, backend: str, backend_uri: str, workdir: Path):
+    def __init__(self, backend: str, backend_uri: str, workdir: Path, port: int | None = None):
         self.backend, self.workdir = backend, workdir
         self.artifacts = workdir / "artifacts"
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.log = workdir / "mlflow-server.log"
-        port = free_port()
+        port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", backend_uri,
                "--artifacts-destination", self.artifacts.as_uri(), "--serve-artifacts",
@@ -232,3 +232,25 @@ def tracking_server(request, mlflow_servers) -> Server:
     if isinstance(server, Exception):
         pytest.fail(f"{request.param}-backed mlflow server did not start: {server}")
     return server
+
+
+@pytest.fixture
+def start_server() -> Iterator:
+    """``start_server(backend_uri, workdir, port=None) -> Server`` (healthy); all stopped at teardown.
+    For tests that stop and restart a server on one port."""
+    started: list[Server] = []
+
+    def start(backend_uri: str, workdir: Path, port: int | None = None) -> Server:
+        server = Server("sqlite", backend_uri, workdir, port=port)
+        started.append(server)
+        server.wait_healthy()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    return free_port()

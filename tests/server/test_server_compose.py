@@ -190,3 +190,62 @@ def test_lock_files_pin_every_requirement():
     server = (req / "mlflow-server.txt").read_text()
     for pkg in ("mlflow", "psycopg2-binary", "boto3"):
         assert re.search(rf"(?m)^{pkg}==", server), pkg
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule (moby/patternmatcher): the last pattern matching the path or one of its parent
+    folders decides; ``!`` re-includes; ``*`` stays within one path segment, ``**`` spans any."""
+    import re as _re
+
+    def rx(pattern: str) -> _re.Pattern:
+        out = ""
+        for part in _re.split(r"(\*\*/?|\*|\?)", pattern):
+            out += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, _re.escape(part))
+        return _re.compile(out + "$")
+
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for raw in patterns:
+        neg = raw.startswith("!")
+        pattern = rx(raw[1:] if neg else raw)
+        if any(pattern.match(p) for p in prefixes):
+            excluded = not neg
+    return excluded
+
+
+def test_dockerignore_covers_every_pipeline_output():
+    patterns = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    for out in ("pipelines/paper/features/x.npz", "pipelines/paper/runs/pretrain/full/ckpt.pt",
+                "pipelines/paper/data/index/kinetics.jsonl", "pipelines/paper/reports/tables.md",
+                "pipelines/paper/mlflow.db", "pipelines/paper/mlartifacts/1/a", "features/a.npz", "runs/x",
+                "data/synthetic/a.mp4", "mlflow.db", ".dvc/cache/files/md5/aa", "reports/eval/m.json"):
+        assert _dockerignored(out, patterns), out
+    for kept in ("pipelines/paper/dvc.yaml", "pipelines/paper/params.yaml", "pipelines/paper/slurm.sbatch",
+                 "vi2clr/data/index.py", "params.yaml", "pyproject.toml", "requirements/base.txt"):
+        assert not _dockerignored(kept, patterns), kept
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.cuda"])
+def test_trainer_images_run_as_any_uid_and_record_the_commit(name):
+    final = "\n".join(final_stage(DOCKER / name))
+    assert "ARG VI2CLR_GIT_COMMIT" in final and "VI2CLR_GIT_COMMIT=${VI2CLR_GIT_COMMIT}" in final
+    # writable for any uid (sticky world-writable), HOME without a passwd entry, no mkdir at run time
+    assert re.search(r"install -d -m 1777 /work /work/data /work/runs /work/reports /work/features /work/mlflow", final)
+    assert re.search(r"HOME=/home/\S+", final)
+    assert "MLFLOW_TRACKING_URI=sqlite:////work/mlflow/mlflow.db" in final
+
+
+def test_trainers_mount_every_output_and_pass_the_commit(compose):
+    from vi2clr.tracking import COMMIT_ENV
+
+    cpu, gpu = compose["services"]["trainer"], compose["services"]["gpu-trainer"]
+    targets = {v.split(":")[1] for v in cpu["volumes"]}
+    assert {"/work/data", "/work/runs", "/work/reports", "/work/features"} <= targets
+    gpu_targets = {v.split(":")[1] for v in gpu["volumes"]}
+    assert {f"/work/pipelines/paper/{d}" for d in ("data", "runs", "reports", "features")} <= gpu_targets
+    assert gpu["working_dir"] == "/work/pipelines/paper"
+    for svc in (cpu, gpu):
+        assert COMMIT_ENV in svc["build"]["args"]
+        assert svc["user"].startswith("${VI2CLR_UID")

@@ -8,8 +8,13 @@ import sys
 import urllib.parse
 
 from vi2clr.config import Params
+from vi2clr.errors import UserError
 from vi2clr.tables import CELLS_TAG
-from vi2clr.tracking import search_runs, tracking_uri
+from vi2clr.tracking import is_server_uri, search_runs, tracking_uri
+
+
+class StoreUnavailable(UserError):
+    """The tracking store did not answer."""
 
 
 def compare_url(base: str, experiment_id: str, run_ids: list[str]) -> str:
@@ -36,14 +41,23 @@ def table_runs(p: Params, table: str) -> tuple[str | None, list[str]]:
 
 
 def serve(p: Params, *, table: str | None, host: str, port: int) -> None:
+    """A local store: start ``mlflow ui`` on it. A tracking server (http URI): it already serves
+    the UI, so print its URL (and the compare link) and start nothing."""
     uri = tracking_uri(p)
-    base = f"http://{host}:{port}"
-    print(f"MLflow UI for {uri} at {base}")
+    server = is_server_uri(uri)
+    base = uri.rstrip("/") if server else f"http://{host}:{port}"
+    print(f"MLflow UI {'of the tracking server' if server else f'for {uri}'} at {base}")
     if table:
-        exp_id, ids = table_runs(p, table)
+        try:
+            exp_id, ids = table_runs(p, table)
+        except Exception as exc:  # noqa: BLE001 - mlflow raises many kinds for a store that is down
+            raise StoreUnavailable(f"tracking store {uri} did not answer ({exc.__class__.__name__}); "
+                                   "is the server running?") from None
         if ids:
             print(f"compare the runs of table {table}: {compare_url(base, exp_id, ids)}")
         else:
             print(f"no finished evaluation runs for table {table} yet")
+    if server:
+        return
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     raise SystemExit(subprocess.call(cmd))
