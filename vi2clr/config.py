@@ -292,6 +292,8 @@ class EvalSuiteParams(Strict):
 class TrackingParams(Strict):
     experiment: str = "vi2clr"
     uri: str | None = Field(None, description="overrides MLFLOW_TRACKING_URI; default sqlite file in the project root")
+    log_models: bool = Field(True, description="log the exported encoders as MLflow models and register them "
+                             "(vi2clr-video-encoder, vi2clr-image-encoder)")
 
 
 class SeedsParams(Strict):

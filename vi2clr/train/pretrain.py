@@ -30,7 +30,7 @@ from vi2clr.data.index import Index
 from vi2clr.data.transforms import ClipAugment
 from vi2clr.errors import UserError
 from vi2clr.models import Vi2CLR, build_encoder
-from vi2clr.tracking import Tracker, standard_tags
+from vi2clr.tracking import Tracker, pretrain_params, standard_tags
 from vi2clr.train.cluster_pass import ClusterState, cluster_features, extract_joint_features
 from vi2clr.train.criterion import Criterion
 from vi2clr.train.curves import CurveProbe, build_curve_probe
@@ -239,6 +239,11 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
             else:
                 for path in outputs.encoder_files:
                     tracker.log_artifact(path, "encoders")
+                if p.tracking.log_models:
+                    tracker.log_encoder_models(
+                        state.model.video_encoder, state.model.image_encoder, num_frames=cfg.num_frames,
+                        video_size=cfg.size, image_size=cfg.size,
+                        version_tags={"epoch": str(cfg.epochs), "ablation": ablation or "full", "seed": str(cfg.seed)})
             outputs.finish(tracker.run_id, cfg.epochs, metrics)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
@@ -279,7 +284,8 @@ def open_tracker(p: Params, d: DistInfo, index: Index, run_id: str | None, *, ab
                            extra={"kind": "pretrain", "ablation": ablation or "full", **p.pretrain.tags}),
     )
     if d.is_main and run_id is None:
-        tracker.log_params(p)
+        tracker.log_params(pretrain_params(p))
+        tracker.log_index(index, context="train")
         tracker.log_params({"run.world_size": d.world_size, "run.num_videos": len(index.samples)})
         tracker.log_dict(p.model_dump(mode="json"), "params.yaml")
     return tracker
