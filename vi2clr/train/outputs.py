@@ -25,8 +25,13 @@ HISTORY_COLUMNS = ["epoch", "loss_center", "loss_video", "loss_image", "loss_tot
 
 
 def report_dir(p: Params) -> Path:
-    """DVC metrics and plots of a pretraining: ``reports/pretrain/<name of out_dir>``."""
-    return Path("reports") / "pretrain" / Path(p.pretrain.out_dir).name
+    """DVC metrics and plots of a pretraining: ``reports/<out_dir below runs/>`` for an out_dir under
+    ``runs/`` (``runs/pretrain/full/seed0`` → ``reports/pretrain/full/seed0``), else
+    ``reports/pretrain/<name of out_dir>``."""
+    out = Path(p.pretrain.out_dir)
+    if not out.is_absolute() and len(out.parts) > 1 and out.parts[0] == "runs":
+        return Path("reports").joinpath(*out.parts[1:])
+    return Path("reports") / "pretrain" / out.name
 
 
 class RunOutputs:
