@@ -240,6 +240,25 @@ class FinetuneParams(Strict):
     batch_size: int = Field(64, ge=1)
 
 
+class SemisupParams(FinetuneParams):
+    """Table 4 fine-tuning with SwAV's eval_semisup recipe: the new linear head learns at lr × head_lr_mult
+    (per label fraction), and every lr decays × gamma at the milestones."""
+
+    head_lr_mult: dict[Literal["pct1", "pct10"], float] = Field(
+        {"pct1": 250.0, "pct10": 20.0}, description="head lr = lr × this, per label fraction (SwAV: 250 at 1 %, 20 at 10 %)")
+    gamma: float = Field(0.2, gt=0, le=1, description="lr decay factor at each milestone (SwAV eval_semisup: 0.2)")
+
+    @field_validator("head_lr_mult")
+    @classmethod
+    def _both_fractions(cls, v: dict[str, float]) -> dict[str, float]:
+        missing = {"pct1", "pct10"} - set(v)
+        if missing:
+            raise ValueError(f"needs a multiplier for {', '.join(sorted(missing))}")
+        if any(m <= 0 for m in v.values()):
+            raise ValueError("multipliers must be > 0")
+        return v
+
+
 class SvmParams(Strict):
     costs: list[float] = [0.01, 0.1, 1.0, 10.0, 100.0]
     cv_folds: int = Field(3, ge=2)
@@ -264,10 +283,11 @@ class EvalParams(Strict):
     size: int = Field(128, ge=16, description="image side for 2D protocols")
     video_size: int = Field(128, ge=16)
     num_frames: int = Field(32, ge=1)
+    stride: int = Field(2, ge=1, description="temporal stride of evaluation clips (frames); the pretraining stride")
     batch_size: int = Field(64, ge=1, description="feature extraction batch")
     linear: LinearEvalParams = LinearEvalParams()
     svm: SvmParams = SvmParams()
-    semisup: FinetuneParams = FinetuneParams()
+    semisup: SemisupParams = SemisupParams()
     retrieval: RetrievalParams = RetrievalParams()
     video: VideoClsParams = VideoClsParams()
     table1_epochs: dict[Literal["epoch_50", "epoch_100", "epoch_200"], int] = Field(

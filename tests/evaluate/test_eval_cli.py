@@ -47,6 +47,8 @@ def test_every_protocol_is_an_mlflow_run_linked_to_its_pretraining(evaluated):
                 assert r.data.tags["pretrain_run_id"] == linked
                 assert metric in r.data.metrics and 0.0 <= r.data.metrics[metric] <= 1.0
                 assert {"table", "row", "col", "dataset", "split", "seed", "vi2clr.cells"} <= set(r.data.tags)
+                assert r.data.tags["eval_seed"] == "0" and r.data.tags["pretrain_seed"] == "0"
+                assert r.data.metrics["n_test"] >= 1
     # One run per dataset / label fraction, and the Table 1 columns from the epoch exports.
     assert {r.data.tags["dataset"] for r in by_suite["full"]["retrieval"]} == {"ucf101", "hmdb51"}
     assert {r.data.tags["label_pct"] for r in by_suite["full"]["semisup"]} == {"1", "10"}

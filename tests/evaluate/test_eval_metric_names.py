@@ -88,7 +88,7 @@ def test_recording_refuses_a_cell_outside_the_one_mapping(tmp_path, monkeypatch)
     for bad in (["table2", "Vi2CLR", "voc07_map", mn.IMAGE_LINEAR_TOP1], ["table2", "Vi2CLR", "k1", mn.VOC07_SVM_MAP],
                 ["table9", "Vi2CLR", "voc07_map", mn.VOC07_SVM_MAP]):
         with pytest.raises(KeyError):
-            record(ctx, "voc-svm", "voc2007", {mn.VOC07_SVM_MAP: 0.5}, [bad], meta={}, scale="", split="test")
+            record(ctx, "voc-svm", "voc2007", {mn.VOC07_SVM_MAP: 0.5}, [bad], meta={}, scale="", split="test", n_test=1)
     with pytest.raises(KeyError):
         pc.paper_cell("table7", "r", "ucf101")  # ambiguous without the protocol
     assert pc.paper_cell("table7", "r", "ucf101", protocol="frozen")[3] == mn.VIDEO_LINEAR_TOP1

@@ -118,8 +118,9 @@ def predict(
 
 
 def accuracy_dict(scores: np.ndarray, labels: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
-    """{"top1": ..., "top5": ...} from (N, K) scores and (N,) labels."""
-    return {f"top{k}": v for k, v in topk_accuracy(scores, labels, ks).items()}
+    """{"top1": ..., "top5": ..., "n_test": N} from (N, K) scores and (N,) labels (N items scored:
+    images, clips, or videos when clip scores were averaged per video)."""
+    return {**{f"top{k}": v for k, v in topk_accuracy(scores, labels, ks).items()}, "n_test": float(len(labels))}
 
 
 def multistep_sgd(
@@ -138,6 +139,15 @@ def check_labels(labels: np.ndarray, num_classes: int, what: str) -> None:
         raise EvalError(f"{what} labels span [{lo}, {hi}], outside [0, {num_classes})")
 
 
+def set_epoch(loader: Iterable[Any], epoch: int) -> None:
+    """Advance the loader's per-epoch randomness (augmentation draws of our datasets, the order of a
+    DistributedSampler) before ``epoch``: without it every epoch sees the same crops and flips."""
+    for part in (getattr(loader, "dataset", None), getattr(loader, "sampler", None),
+                 getattr(loader, "batch_sampler", None)):
+        if hasattr(part, "set_epoch"):
+            part.set_epoch(epoch)
+
+
 def fit_then_predict(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -150,15 +160,18 @@ def fit_then_predict(
     progress: Progress | None,
     input_key: str | None,
 ) -> tuple[np.ndarray, np.ndarray, list[float]]:
-    """Train ``epochs`` clip-level CE epochs (scheduler stepped per epoch), then test:
-    (scores (N, K), labels (N,), per-epoch train losses)."""
+    """Train ``epochs`` clip-level CE epochs (`set_epoch` on the loader first, scheduler stepped per
+    epoch), then test: (scores (N, K), labels (N,), per-epoch train losses). ``progress`` gets the
+    epoch's loss and the lr of every parameter group (``lr``, ``lr/group1``, ...)."""
     losses = []
     for epoch in range(epochs):
+        set_epoch(train_loader, epoch)
         model.train()
         losses.append(train_epoch(model, train_loader, optimizer, device, input_key))
+        lrs = {"lr" if i == 0 else f"lr/group{i}": g["lr"] for i, g in enumerate(optimizer.param_groups)}
         scheduler.step()
         if progress is not None:
-            progress(epoch, {"train_loss": losses[-1], "lr": optimizer.param_groups[0]["lr"]})
+            progress(epoch, {"train_loss": losses[-1], **lrs})
     model.eval()
     scores, labels = predict(model, test_loader, device, video_level, input_key)
     return scores, labels, losses

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 PAPER_SCALE = 100.0  # ours in [0, 1] -> paper's percent
 
+# --- every evaluation run: how many test items (images, videos or queries) were scored ---------
+N_TEST = "n_test"
+
 # --- images: ImageNet linear probe (Tables 1, 2, 6) -------------------------------------------
 IMAGE_LINEAR_TOP1 = "image_linear/top1"
 IMAGE_LINEAR_TOP5 = "image_linear/top5"

@@ -37,7 +37,8 @@ from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.metrics import voc_average_precision
 
 # The benchmark suite's VOC07 command line passes 1e-7 .. 1e2 and `parse_cost_list` appends
-# 2^-4 .. 2^-19 (26 costs). Paper-scale runs use it; CPU runs may pass a shorter list.
+# 2^-4 .. 2^-19 (26 costs). pipelines/paper/params.yaml sets eval.svm.costs to this list (a test
+# checks it); CPU runs may pass a shorter list.
 BENCHMARK_COSTS: tuple[float, ...] = tuple(10.0**p for p in range(-7, 3)) + tuple(
     0.5**p for p in range(4, 20)
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 from vi2clr.config import Params
@@ -40,19 +41,34 @@ class EvalContext:
         if self.encoders is None and path is None:
             torch.manual_seed(self.params.eval.seed)
             enc = build_encoder(spec.name, **spec.kwargs)
-            return enc, {"pretrain_run_id": "random-init", "epoch": 0}, f"random-init:{spec.name}:{spec.kwargs}:" \
-                f"seed{self.params.eval.seed}"
+            meta = {"pretrain_run_id": "random-init", "epoch": 0, "pretrain_seed": self.params.eval.seed}
+            return enc, meta, f"random-init:{spec.name}:{spec.kwargs}:seed{self.params.eval.seed}"
         file = path or (self.encoders / f"{kind}_encoder.pt")
         try:
             enc, meta = load_encoder(file, expect_kind=kind)
         except ValueError as exc:  # load_encoder's one-line reasons: missing, not an encoder, wrong kind
             raise EvalError(str(exc)) from None
-        return enc, meta, file_digest(file)
+        return enc, {**meta, "pretrain_seed": pretrain_seed(file, meta)}, file_digest(file)
 
     def row(self, table: str, **fmt: str) -> str | None:
         """The paper row this suite fills in ``table`` (formatted with ``fmt``), or None."""
         row = self.rows.get(table)
         return row.format(**fmt) if row else None
+
+
+def pretrain_seed(file: Path, meta: dict[str, Any]) -> int | None:
+    """The seed of the pretraining that wrote the encoder ``file``: ``meta["seed"]`` if the file carries
+    it, else ``pretrain.seed`` of the ``params.yaml`` the pretraining wrote into its out_dir (the file's
+    folder, or its parent for the ``epoch_NNNN/`` exports); None when neither exists."""
+    if "seed" in meta:
+        return int(meta["seed"])
+    for folder in (file.parent, file.parent.parent):
+        params = folder / "params.yaml"
+        if params.is_file():
+            raw = yaml.safe_load(params.read_text()) or {}
+            seed = (raw.get("pretrain") or {}).get("seed")
+            return None if seed is None else int(seed)
+    return None
 
 
 def make_context(p: Params, *, suite: str | None, encoders: Path | None, random_init: bool,

@@ -54,14 +54,15 @@ def image_features(ctx: EvalContext, encoder: nn.Module, digest: str, index: Ind
 
 def video_features(ctx: EvalContext, encoder: nn.Module, digest: str, index: Index, mode: str) -> dict[str, np.ndarray]:
     """Frozen features of a video index: ``windows`` = mean over sliding T-frame windows per video
-    (retrieval); ``test`` = one row per uniformly spaced clip (video-level linear probe)."""
+    (retrieval); ``test`` = one row per uniformly spaced clip (video-level linear probe). Clips take
+    every ``eval.stride``-th frame, the pretraining's temporal stride."""
     p = ctx.params
     clips = p.eval.video.test_clips
-    ds = VideoClips(index, num_frames=p.eval.num_frames, size=p.eval.video_size, mode=mode,
+    ds = VideoClips(index, num_frames=p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode=mode,
                     clips_per_video=clips, window_stride=p.eval.retrieval.window_stride)
     loader = make_loader(ds, 1, num_workers=p.data.num_workers)
-    transform = f"VideoClips({mode}, T={p.eval.num_frames}, S={p.eval.video_size}, clips={clips}, " \
-                f"window_stride={p.eval.retrieval.window_stride})"
+    transform = f"VideoClips({mode}, T={p.eval.num_frames}, stride={p.eval.stride}, S={p.eval.video_size}, " \
+                f"clips={clips}, window_stride={p.eval.retrieval.window_stride})"
     key = {"encoder": digest, "index": index.digest(), "transform": transform}
     return cached_features(ctx.cache, key, lambda: extract_features(
         encoder, loader, ctx.device, reduce_windows=(mode == "windows"), input_key="video"))
@@ -99,13 +100,14 @@ def image_test_loader(p: Params, index: Index, batch_size: int) -> DataLoader:
 
 def video_train_loader(p: Params, index: Index, batch_size: int, *, drop_last: bool = False) -> DataLoader:
     """Shuffled single random clips with the light clip augmentation."""
-    return make_loader(VideoClips(index, p.eval.num_frames, size=p.eval.video_size, mode="train"), batch_size,
+    return make_loader(VideoClips(index, p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode="train"),
+                       batch_size,
                        shuffle=True, num_workers=p.data.num_workers, seed=p.eval.seed, drop_last=drop_last)
 
 
 def video_test_loader(p: Params, index: Index) -> DataLoader:
     """``eval.video.test_clips`` uniformly spaced clips per video, flattened into clip batches."""
-    ds = VideoClips(index, p.eval.num_frames, size=p.eval.video_size, mode="test",
+    ds = VideoClips(index, p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode="test",
                     clips_per_video=p.eval.video.test_clips)
     return make_loader(ds, max(1, p.eval.batch_size // p.eval.video.test_clips), num_workers=p.data.num_workers,
                        collate_fn=flatten_clips)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from vi2clr.config import SemisupParams
 from vi2clr.data.datasets import PretrainClips, make_loader
 from vi2clr.data.index import Index
 from vi2clr.data.subsets import make_semisup_subset
@@ -66,7 +67,7 @@ def image_linear(ctx: EvalContext, *, encoder_path: Path | None = None, table1_c
         cells = [paper_cell("table1", ctx.row("table1"), table1_col)] if ctx.row("table1") else []
     else:
         cells = [paper_cell(t, ctx.row(t), "imagenet_top1") for t in ("table2", "table6") if ctx.row(t)]
-    return record(ctx, "image-linear", "imagenet", metrics, cells, meta=meta, split="val",
+    return record(ctx, "image-linear", "imagenet", metrics, cells, meta=meta, split="val", n_test=int(res["n_test"]),
                   scale=scale_note(p, "imagenet", train, meta, p.model.image_encoder.name),
                   extra_params={"fast_path": not lp.augment, **({"table1_col": table1_col} if table1_col else {})},
                   extra_tags={"fast_path": str(not lp.augment).lower()})
@@ -102,7 +103,7 @@ def voc_svm(ctx: EvalContext) -> dict[str, float]:
                     pos_weight=sp.pos_weight, n_jobs=2, seed=p.eval.seed, class_names=trainval.classes)
     metrics = voc07_svm_metrics(res, trainval.classes)
     cells = [paper_cell(t, ctx.row(t), "voc07_map") for t in ("table2", "table6") if ctx.row(t)]
-    return record(ctx, "voc-svm", "voc2007", metrics, cells, meta=meta, split="test",
+    return record(ctx, "voc-svm", "voc2007", metrics, cells, meta=meta, split="test", n_test=len(te["feats"]),
                   scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.name))
 
 
@@ -118,8 +119,14 @@ def voc_fewshot(ctx: EvalContext) -> dict[str, float]:
     cells = [paper_cell("table3", row, f"k{k}") for k in sp.fewshot_ks if row and k in mn.FEWSHOT_KS]
     write_csv(ctx, "fewshot.csv", ["k", "map_mean", "map_std"],
               [[k, metrics[mn.voc07_fewshot_mean(k)], metrics[mn.voc07_fewshot_std(k)]] for k in sp.fewshot_ks])
-    return record(ctx, "voc-fewshot", "voc2007", metrics, cells, meta=meta, split="test",
+    return record(ctx, "voc-fewshot", "voc2007", metrics, cells, meta=meta, split="test", n_test=len(te["feats"]),
                   scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.name))
+
+
+def semisup_recipe(fp: SemisupParams, pct: int) -> tuple[SGDSettings, float]:
+    """SwAV's eval_semisup recipe for ``pct`` % of the labels: (SGD settings with the decay factor
+    ``gamma``, the head's lr multiplier ``head_lr_mult[f"pct{pct}"]``)."""
+    return SGDSettings.from_params(fp), float(fp.head_lr_mult[f"pct{pct}"])
 
 
 def semisup(ctx: EvalContext) -> dict[str, float]:
@@ -136,16 +143,17 @@ def semisup(ctx: EvalContext) -> dict[str, float]:
             subset = Index(f"{full.name}-{pct}pct", full.root, full.classes,
                            [s for s in full.samples if Path(s.path).name in keep], [])
         encoder, meta, _ = ctx.encoder("image")
+        sgd, head_lr_mult = semisup_recipe(fp, pct)
         res = finetune_classifier(encoder, encoder.out_dim, len(full.classes),
                                   image_train_loader(p, subset, fp.batch_size),
-                                  image_test_loader(p, val, p.eval.batch_size), sgd=SGDSettings.from_params(fp),
+                                  image_test_loader(p, val, p.eval.batch_size), sgd=sgd, head_lr_mult=head_lr_mult,
                                   device=ctx.device, seed=p.eval.seed, input_key="image")
         metrics = classification_metrics(res, "semisup")
         row = ctx.row("table4")
         cells = [paper_cell("table4", row, f"pct{pct}_top{t}", **{mn.PARAM_LABEL_PCT: str(pct)})
                  for t in (1, 5) if row]
         out.update(_prefixed(f"pct{pct}", record(
-            ctx, "semisup", "imagenet", metrics, cells, meta=meta, split="val",
+            ctx, "semisup", "imagenet", metrics, cells, meta=meta, split="val", n_test=int(res["n_test"]),
             scale=scale_note(p, "imagenet", subset, meta, p.model.image_encoder.name),
             extra_params={mn.PARAM_LABEL_PCT: pct}, extra_tags={"label_pct": str(pct)})))
     return out
@@ -170,6 +178,7 @@ def retrieval(ctx: EvalContext) -> dict[str, float]:
                  if row and k in p.eval.retrieval.ks]
         rows += [[dataset, k, metrics[mn.retrieval_recall(k)]] for k in p.eval.retrieval.ks]
         out.update(_prefixed(dataset, record(ctx, "retrieval", dataset, metrics, cells, meta=meta, split="test",
+                                             n_test=len(te["feats"]),
                                              scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name))))
     write_csv(ctx, "retrieval.csv", ["dataset", "k", "recall"], rows)
     return out
@@ -207,7 +216,8 @@ def video_linear(ctx: EvalContext) -> dict[str, float]:
         metrics = classification_metrics(res, "video_linear")
         out.update(_prefixed(dataset, record(
             ctx, "video-linear", dataset, metrics, _video_cells(ctx, dataset, "frozen", False),
-            meta=meta, split="test", scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name),
+            meta=meta, split="test", n_test=int(res["n_test"]),
+            scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name),
             extra_params={mn.PARAM_PROTOCOL: "frozen", "fast_path": not lp.augment},
             extra_tags={"fast_path": str(not lp.augment).lower()})))
     return out
@@ -228,7 +238,7 @@ def video_finetune(ctx: EvalContext) -> dict[str, float]:
         metrics = classification_metrics(res, "video_finetune")
         out.update(_prefixed(dataset, record(
             ctx, "video-finetune", dataset, metrics, _video_cells(ctx, dataset, "finetune", True), meta=meta,
-            split="test", scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name),
+            split="test", n_test=int(res["n_test"]), scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name),
             extra_params={mn.PARAM_PROTOCOL: "finetune"})))
     return out
 
@@ -260,5 +270,5 @@ def probe(ctx: EvalContext) -> dict[str, float]:
             y = {s: np.array([splits[s].samples[i].extra[target] for i in feats[s]["ids"]]) for s in splits}
             metrics[f"probe/{kind}_{target}_acc"] = probe_accuracy(feats["train"]["feats"], y["train"],
                                                                    feats["val"]["feats"], y["val"])
-    return record(ctx, "probe", "kinetics400", metrics, [], meta=meta, split="val",
+    return record(ctx, "probe", "kinetics400", metrics, [], meta=meta, split="val", n_test=len(splits["val"].samples),
                   scale=scale_note(p, "kinetics400", splits["train"], meta, p.model.video_encoder.name))

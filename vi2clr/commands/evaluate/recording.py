@@ -13,6 +13,7 @@ import torch
 from vi2clr.config import Params
 from vi2clr.data.index import Index
 from vi2clr.evaluate.cells import CELLS_TAG, SCALE_TAG, encode_cells
+from vi2clr.evaluate.metric_names import N_TEST
 from vi2clr.tracking import Tracker, standard_tags
 
 from vi2clr.commands.evaluate.context import EvalContext
@@ -28,18 +29,25 @@ def scale_note(p: Params, dataset: str, index: Index, meta: dict[str, Any], enco
 
 
 def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, float], cells: list[list[str]],
-           *, meta: dict[str, Any], scale: str, split: str, extra_params: dict[str, Any] | None = None,
+           *, meta: dict[str, Any], scale: str, split: str, n_test: int, extra_params: dict[str, Any] | None = None,
            extra_tags: dict[str, str] | None = None) -> dict[str, float]:
     """One MLflow run for one protocol on one dataset; ``cells`` = [[table, row, col, metric], ...],
-    each built by `vi2clr.evaluate.cells.paper_cell` (checked against the one mapping)."""
+    each built by `vi2clr.evaluate.cells.paper_cell` (checked against the one mapping).
+
+    Every run carries the tags ``pretrain_seed`` (seed of the pretraining behind the encoders; the
+    eval seed for random init; "unknown" when the encoder's folder does not tell) and ``eval_seed``,
+    and the metric ``n_test``: the number of test items scored (images, videos or queries), which
+    the tables need for intervals."""
     p = ctx.params
     cells_tag = encode_cells(cells)  # refuses a cell the mapping does not know, before any run starts
-    metrics = {**metrics, "time/seconds": time.perf_counter() - ctx.clock}
+    metrics = {**metrics, N_TEST: float(n_test), "time/seconds": time.perf_counter() - ctx.clock}
+    seed = meta.get("pretrain_seed")
     primary = cells[0] if cells else [None, None, None, None]
     tags = standard_tags(dvc_stage=ctx.stage, extra={
         "kind": "eval", "vi2clr.protocol": protocol, "dataset": dataset, "split": split,
         "pretrain_run_id": meta.get("pretrain_run_id") or "unknown", "suite": ctx.suite,
         "table": primary[0], "row": primary[1], "col": primary[2], "seed": str(p.eval.seed),
+        "eval_seed": str(p.eval.seed), "pretrain_seed": "unknown" if seed is None else str(seed),
         CELLS_TAG: cells_tag, SCALE_TAG: scale, **(extra_tags or {}),
     })
     with Tracker(params=p, run_name=f"eval:{ctx.suite}:{protocol}:{dataset}", tags=tags) as tracker:
@@ -50,7 +58,8 @@ def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, flo
         tracker.log_metrics(metrics)
     key = f"{protocol}/{dataset}" + "".join(f"/{v}" for v in (extra_params or {}).values())
     ctx.results[key] = metrics
-    shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/ap/" not in k and "/cost/" not in k)
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/ap/" not in k and "/cost/" not in k
+                      and k != N_TEST) + f" (n_test={n_test})"
     print(f"[{ctx.suite}] {protocol} {dataset}: {shown}")
     ctx.clock = time.perf_counter()
     return metrics
