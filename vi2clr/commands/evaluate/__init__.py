@@ -17,7 +17,7 @@ from vi2clr.evaluate.errors import EvalError
 
 from vi2clr.commands.evaluate import protocols as _p
 from vi2clr.commands.evaluate.context import EvalContext, make_context
-from vi2clr.commands.evaluate.recording import write_metrics_json
+from vi2clr.commands.evaluate.recording import protocol_run, write_metrics_json
 
 __all__ = ["EvalContext", "EvalError", "PROTOCOLS", "make_context", "run_protocols", "run_suite"]
 
@@ -41,13 +41,17 @@ def run_protocols(ctx: EvalContext, protocols: list[str]) -> dict[str, dict[str,
         raise EvalError(f"encoders folder {ctx.encoders} does not exist (run `vi2clr pretrain` first)")
     for name in protocols:
         ctx.clock = time.perf_counter()
-        PROTOCOLS[name](ctx)
+        with protocol_run(ctx, name) as run:
+            ctx.protocol_run = run.run_id
+            PROTOCOLS[name](ctx)
+        ctx.protocol_run = None
     write_metrics_json(ctx, merge=len(protocols) == 1)
     return ctx.results
 
 
-def run_suite(p: Params, name: str, *, stage: str | None = None) -> dict[str, dict[str, float]]:
-    """Every protocol of ``eval_suites.<name>`` (or ``random``): what a dvc.yaml eval stage runs."""
-    ctx = make_context(p, suite=name, encoders=None, random_init=False, stage=stage)
+def run_suite(p: Params, name: str, *, stage: str | None = None, seed: int | None = None) -> dict[str, dict[str, float]]:
+    """Every protocol of ``eval_suites.<name>`` (or ``random``): what a dvc.yaml eval stage runs;
+    ``seed``: the pipeline matrix's pretraining (or random-init) seed, see :func:`make_context`."""
+    ctx = make_context(p, suite=name, encoders=None, random_init=False, stage=stage, seed=seed)
     spec = p.eval_random if name == "random" else p.eval_suites[name]
     return run_protocols(ctx, list(spec.protocols))

@@ -30,6 +30,8 @@ class EvalContext:
     device: torch.device = field(default_factory=lambda: torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     results: dict[str, dict[str, float]] = field(default_factory=dict)
     clock: float = field(default_factory=time.perf_counter)  # start of the work the next record() reports
+    report_name: str = ""  # sub-folder of reports/eval/<suite>/ (``seed<S>`` in the pipeline matrix)
+    protocol_run: str | None = None  # MLflow run of the protocol in progress; dataset runs nest under it
 
     @property
     def cache(self) -> FeatureCache:
@@ -72,15 +74,24 @@ def pretrain_seed(file: Path, meta: dict[str, Any]) -> int | None:
 
 
 def make_context(p: Params, *, suite: str | None, encoders: Path | None, random_init: bool,
-                 stage: str | None) -> EvalContext:
-    """Resolve where the encoders come from and which paper rows the runs fill."""
+                 stage: str | None, seed: int | None = None) -> EvalContext:
+    """Resolve where the encoders come from and which paper rows the runs fill.
+
+    ``seed`` (a suite of the pipeline matrix): a pretrained suite reads ``<encoders>/seed<S>``; the
+    random suite must run with ``eval.seed == S`` (its initialisation seed). Reports then go to
+    ``reports/eval/<suite>/seed<S>/``."""
     if suite is not None:
         spec = p.eval_random if suite == "random" else p.eval_suites.get(suite)
         if spec is None:
             have = ", ".join(["random", *sorted(p.eval_suites)])
             raise EvalError(f"eval_suites.{suite}: no such suite (have: {have})")
         path = None if spec.encoders is None else Path(spec.encoders)
-        return EvalContext(p, suite, path, dict(spec.rows), stage)
+        if seed is not None and path is not None:
+            path = path / f"seed{seed}"
+        if seed is not None and path is None and seed != p.eval.seed:
+            raise EvalError(f"--seed {seed} with the random suite needs eval.seed={seed} (got {p.eval.seed})")
+        return EvalContext(p, suite, path, dict(spec.rows), stage,
+                           report_name="" if seed is None else f"seed{seed}")
     if random_init:
         return EvalContext(p, "random", None, dict(p.eval_random.rows), stage)
     if encoders is None:

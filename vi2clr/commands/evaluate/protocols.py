@@ -68,7 +68,7 @@ def image_linear(ctx: EvalContext, *, encoder_path: Path | None = None, table1_c
     else:
         cells = [paper_cell(t, ctx.row(t), "imagenet_top1") for t in ("table2", "table6") if ctx.row(t)]
     return record(ctx, "image-linear", "imagenet", metrics, cells, meta=meta, split="val", n_test=int(res["n_test"]),
-                  scale=scale_note(p, "imagenet", train, meta, p.model.image_encoder.name),
+                  scale=scale_note(p, "imagenet", train, meta, p.model.image_encoder.name), data=train,
                   extra_params={"fast_path": not lp.augment, **({"table1_col": table1_col} if table1_col else {})},
                   extra_tags={"fast_path": str(not lp.augment).lower()})
 
@@ -104,7 +104,7 @@ def voc_svm(ctx: EvalContext) -> dict[str, float]:
     metrics = voc07_svm_metrics(res, trainval.classes)
     cells = [paper_cell(t, ctx.row(t), "voc07_map") for t in ("table2", "table6") if ctx.row(t)]
     return record(ctx, "voc-svm", "voc2007", metrics, cells, meta=meta, split="test", n_test=len(te["feats"]),
-                  scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.name))
+                  scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.name), data=trainval)
 
 
 def voc_fewshot(ctx: EvalContext) -> dict[str, float]:
@@ -120,7 +120,7 @@ def voc_fewshot(ctx: EvalContext) -> dict[str, float]:
     write_csv(ctx, "fewshot.csv", ["k", "map_mean", "map_std"],
               [[k, metrics[mn.voc07_fewshot_mean(k)], metrics[mn.voc07_fewshot_std(k)]] for k in sp.fewshot_ks])
     return record(ctx, "voc-fewshot", "voc2007", metrics, cells, meta=meta, split="test", n_test=len(te["feats"]),
-                  scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.name))
+                  scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.name), data=trainval)
 
 
 def semisup_recipe(fp: SemisupParams, pct: int) -> tuple[SGDSettings, float]:
@@ -154,7 +154,7 @@ def semisup(ctx: EvalContext) -> dict[str, float]:
                  for t in (1, 5) if row]
         out.update(_prefixed(f"pct{pct}", record(
             ctx, "semisup", "imagenet", metrics, cells, meta=meta, split="val", n_test=int(res["n_test"]),
-            scale=scale_note(p, "imagenet", subset, meta, p.model.image_encoder.name),
+            scale=scale_note(p, "imagenet", subset, meta, p.model.image_encoder.name), data=subset,
             extra_params={mn.PARAM_LABEL_PCT: pct}, extra_tags={"label_pct": str(pct)})))
     return out
 
@@ -179,8 +179,10 @@ def retrieval(ctx: EvalContext) -> dict[str, float]:
         rows += [[dataset, k, metrics[mn.retrieval_recall(k)]] for k in p.eval.retrieval.ks]
         out.update(_prefixed(dataset, record(ctx, "retrieval", dataset, metrics, cells, meta=meta, split="test",
                                              n_test=len(te["feats"]),
-                                             scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name))))
+                                             scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name), data=train)))
     write_csv(ctx, "retrieval.csv", ["dataset", "k", "recall"], rows)
+    for name in {r[0] for r in rows}:  # one series per data set for `dvc plots`
+        write_csv(ctx, f"retrieval_{name}.csv", ["k", "recall"], [r[1:] for r in rows if r[0] == name])
     return out
 
 
@@ -217,7 +219,7 @@ def video_linear(ctx: EvalContext) -> dict[str, float]:
         out.update(_prefixed(dataset, record(
             ctx, "video-linear", dataset, metrics, _video_cells(ctx, dataset, "frozen", False),
             meta=meta, split="test", n_test=int(res["n_test"]),
-            scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name),
+            scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name), data=train,
             extra_params={mn.PARAM_PROTOCOL: "frozen", "fast_path": not lp.augment},
             extra_tags={"fast_path": str(not lp.augment).lower()})))
     return out
@@ -238,7 +240,7 @@ def video_finetune(ctx: EvalContext) -> dict[str, float]:
         metrics = classification_metrics(res, "video_finetune")
         out.update(_prefixed(dataset, record(
             ctx, "video-finetune", dataset, metrics, _video_cells(ctx, dataset, "finetune", True), meta=meta,
-            split="test", n_test=int(res["n_test"]), scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name),
+            split="test", n_test=int(res["n_test"]), scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name), data=train,
             extra_params={mn.PARAM_PROTOCOL: "finetune"})))
     return out
 
@@ -271,4 +273,4 @@ def probe(ctx: EvalContext) -> dict[str, float]:
             metrics[f"probe/{kind}_{target}_acc"] = probe_accuracy(feats["train"]["feats"], y["train"],
                                                                    feats["val"]["feats"], y["val"])
     return record(ctx, "probe", "kinetics400", metrics, [], meta=meta, split="val", n_test=len(splits["val"].samples),
-                  scale=scale_note(p, "kinetics400", splits["train"], meta, p.model.video_encoder.name))
+                  scale=scale_note(p, "kinetics400", splits["train"], meta, p.model.video_encoder.name), data=splits["train"])

@@ -14,7 +14,7 @@ from vi2clr.config import Params
 from vi2clr.data.index import Index
 from vi2clr.evaluate.cells import CELLS_TAG, SCALE_TAG, encode_cells
 from vi2clr.evaluate.metric_names import N_TEST
-from vi2clr.tracking import Tracker, standard_tags
+from vi2clr.tracking import Tracker, eval_params, standard_tags
 
 from vi2clr.commands.evaluate.context import EvalContext
 
@@ -30,7 +30,7 @@ def scale_note(p: Params, dataset: str, index: Index, meta: dict[str, Any], enco
 
 def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, float], cells: list[list[str]],
            *, meta: dict[str, Any], scale: str, split: str, n_test: int, extra_params: dict[str, Any] | None = None,
-           extra_tags: dict[str, str] | None = None) -> dict[str, float]:
+           extra_tags: dict[str, str] | None = None, data: Index | None = None) -> dict[str, float]:
     """One MLflow run for one protocol on one dataset; ``cells`` = [[table, row, col, metric], ...],
     each built by `vi2clr.evaluate.cells.paper_cell` (checked against the one mapping).
 
@@ -49,12 +49,16 @@ def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, flo
         "table": primary[0], "row": primary[1], "col": primary[2], "seed": str(p.eval.seed),
         "eval_seed": str(p.eval.seed), "pretrain_seed": "unknown" if seed is None else str(seed),
         CELLS_TAG: cells_tag, SCALE_TAG: scale, **(extra_tags or {}),
+        **({"mlflow.parentRunId": ctx.protocol_run} if ctx.protocol_run else {}),
     })
-    with Tracker(params=p, run_name=f"eval:{ctx.suite}:{protocol}:{dataset}", tags=tags) as tracker:
-        tracker.log_params({"eval": p.eval.model_dump(mode="json"), "model": p.model.model_dump(mode="json"),
+    with Tracker(params=p, run_name=f"eval:{ctx.suite}:{protocol}:{dataset}", tags=tags,
+                 system_metrics=False) as tracker:
+        tracker.log_params({**eval_params(p, protocol), "model": p.model.model_dump(mode="json"),
                             "protocol": protocol, "dataset": dataset,
                             "encoders": str(ctx.encoders) if ctx.encoders else "random-init",
                             "pretrain_epoch": meta.get("epoch", 0), **(extra_params or {})})
+        if data is not None:
+            tracker.log_index(data, context="eval")
         tracker.log_metrics(metrics)
     key = f"{protocol}/{dataset}" + "".join(f"/{v}" for v in (extra_params or {}).values())
     ctx.results[key] = metrics
@@ -66,8 +70,8 @@ def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, flo
 
 
 def report_dir(ctx: EvalContext) -> Path:
-    """``reports/eval/<suite>/``: what ``dvc metrics`` / ``dvc plots`` read."""
-    return Path("reports") / "eval" / ctx.suite
+    """``reports/eval/<suite>/[seed<S>/]``: what ``dvc metrics`` / ``dvc plots`` read."""
+    return Path("reports") / "eval" / ctx.suite / ctx.report_name
 
 
 def write_csv(ctx: EvalContext, name: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -85,3 +89,29 @@ def write_metrics_json(ctx: EvalContext, merge: bool) -> Path:
     previous.update(copy.deepcopy(ctx.results))
     out.write_text(json.dumps(previous, indent=2, sort_keys=True))
     return out
+
+
+def protocol_run(ctx: EvalContext, protocol: str) -> Tracker:
+    """The MLflow run of one protocol, opened BEFORE its work (a crash closes it FAILED, Ctrl-C or
+    SIGTERM KILLED): its per-dataset result runs nest under it, and it is linked both ways to the
+    pretraining run that made the encoders (read from the encoders folder's ``run.json``)."""
+    p = ctx.params
+    tags = standard_tags(dvc_stage=ctx.stage, extra={
+        "kind": "eval-protocol", "vi2clr.protocol": protocol, "suite": ctx.suite, "eval_seed": str(p.eval.seed)})
+    tracker = Tracker(params=p, run_name=f"eval:{ctx.suite}:{protocol}", tags=tags)
+    tracker.log_params({**eval_params(p, protocol), "protocol": protocol,
+                        "encoders": str(ctx.encoders) if ctx.encoders else "random-init"})
+    tracker.link_pretraining(_pretrain_run_id(ctx.encoders))
+    return tracker
+
+
+def _pretrain_run_id(encoders: Path | None) -> str | None:
+    """The pretraining's MLflow run id from ``run.json`` in the encoders folder (or its parent, for
+    an ``epoch_NNNN/`` export); None for random init or a folder without one."""
+    if encoders is None:
+        return None
+    for folder in (encoders, encoders.parent):
+        run_json = folder / "run.json"
+        if run_json.is_file():
+            return json.loads(run_json.read_text()).get("mlflow_run_id")
+    return None
