@@ -93,9 +93,12 @@ def sh(args: list[str], cwd: Path, timeout: float = 900) -> str:
 def tiny_pipeline_params() -> dict:
     raw = tiny_params({"pretrain.keep_epochs": [1, 2]})
     suites = raw["eval_suites"]
-    for name in ("image_only", "video_only", "center_only"):
+    for name in ("image_only", "center_only"):
         suites[name]["protocols"] = ["image-linear", "voc-svm"]
-    raw["eval_random"]["protocols"] = ["image-linear", "voc-svm", "retrieval"]
+    suites["video_only"]["protocols"] = ["video-finetune"]
+    raw["eval_random"]["protocols"] = ["image-linear", "voc-svm", "retrieval", "video-finetune"]
+    raw["seeds"] = {"pretrain": [0], "random_init": [0]}
+    raw["pretrain"]["curve"] = {"every": 1, "split": "val", "videos": 10, "k": 3}
     return raw
 
 

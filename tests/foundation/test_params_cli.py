@@ -108,13 +108,18 @@ def test_every_command_has_help():
 
 
 def test_ablation_rows_and_eval_suites_match_the_dvc_outputs():
-    """dvc.yaml writes ablation@<row> to runs/pretrain/<row>; the suites read the same folders."""
+    """dvc.yaml writes pretrain@<row>-<seed> to runs/pretrain/<row>/seed<seed>; the suite of the same
+    name reads <encoders>/seed<seed>, so every pretrained row has exactly one suite and vice versa."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p = load_params(ROOT / "params.yaml")
+    assert set(raw["ablations"]) == set(p.eval_suites)
     for name in raw["ablations"]:
-        p = load_params(ROOT / "params.yaml", ablation=name)
-        assert p.pretrain.out_dir == f"runs/pretrain/{name}"
-        assert p.eval_suites[name].encoders == p.pretrain.out_dir
-    assert load_params(ROOT / "params.yaml").eval_suites["full"].encoders == "runs/pretrain/full"
+        assert p.eval_suites[name].encoders == f"runs/pretrain/{name}"
+        assert "out_dir" not in (raw["ablations"][name].get("pretrain") or {}), "the pipeline sets out_dir per seed"
+    dvc = (ROOT / "dvc.yaml").read_text()
+    assert "-S pretrain.out_dir=runs/pretrain/${item.row}/seed${item.seed}" in dvc
+    assert "runs/pretrain/${item.suite}/seed${item.seed}" in dvc
+    assert len(p.seeds.pretrain) >= 3 and len(p.seeds.random_init) >= 3
 
 
 def test_a_typo_in_an_ablation_row_fails_up_front(tmp_path):

@@ -19,20 +19,25 @@ def _runs(root: Path):
 
 def test_repro_fills_the_tables_and_tracks_every_stage(repro):
     md = (repro / "reports" / "tables.md").read_text()
-    rows = {
-        "Vi2CLR (FINCH)": "Table 1", "Vi2CLR (K-means)": "Table 1", "Vi2CLR-CenterNCE only": "Table 6",
-        "Vi2CLR-ImgNCE only": "Table 6", "Vi2CLR-VideoNCE only": "Table 6", "Vi2CLR full": "Table 6",
+    rows = {  # row -> the column (after the row name) where our value must be
+        "Vi2CLR (FINCH)": 1, "Vi2CLR (K-means)": 1, "Vi2CLR-CenterNCE only": 1,
+        "Vi2CLR-ImgNCE only": 1, "Vi2CLR-VideoNCE only": 3, "Vi2CLR full": 1,
     }
-    for row in rows:
+    for row, col in rows.items():
         line = next(l for l in md.splitlines() if l.startswith(f"| {row} "))
-        assert "— |" not in line.split("|")[2], line  # our value present in the first column
+        assert line.split("|")[1 + col].strip() not in ("—", ""), line  # our value present
+        assert "(n=" in line, line  # every ours cell states its n
+    imgnce = next(l for l in md.splitlines() if l.startswith("| Vi2CLR-ImgNCE only "))
+    assert imgnce.split("|")[3].strip() == "—", "the untrained (video) stream renders as in the paper"
+    assert "chance" in md.lower()
     data = json.loads((repro / "reports" / "tables.json").read_text())
     tables = {c["table"] for c in data["cells"]}
     assert tables == {f"table{i}" for i in range(1, 8)}
 
     runs = _runs(repro)
     stages = {r.data.tags.get("dvc.stage") for r in runs}
-    assert {"pretrain", "ablation@kmeans", "ablation@center_only", "eval@full", "eval@kmeans", "eval_random"} <= stages
+    assert {"pretrain@full-0", "pretrain@kmeans-0", "pretrain@center_only-0", "eval@full-0", "eval@kmeans-0",
+            "eval_random@0"} <= stages
     pretrain_ids = {r.info.run_id for r in runs if r.data.tags.get("kind") == "pretrain"}
     assert len(pretrain_ids) == 5
     for r in runs:
@@ -40,30 +45,50 @@ def test_repro_fills_the_tables_and_tracks_every_stage(repro):
         assert r.data.tags.get("git_commit")
         if r.data.tags.get("kind") == "eval" and r.data.tags["suite"] != "random":
             assert r.data.tags["pretrain_run_id"] in pretrain_ids
+            assert r.data.tags["pretrain_seed"] == "0"
     metrics = sh([DVC, "metrics", "show", "--json"], repro)
-    assert "reports/eval/full/metrics.json" in metrics and "reports/pretrain/full/metrics.json" in metrics
-    sh([DVC, "plots", "show", "--json"], repro)
+    assert "reports/eval/full/seed0/metrics.json" in metrics and "reports/pretrain/full/seed0/metrics.json" in metrics
+
+
+def test_every_plot_draws_its_series(repro):
+    """Each top-level plot of dvc.yaml has data for every series it names, against its own x."""
+    spec = yaml.safe_load((repro / "dvc.yaml").read_text())["plots"]
+    shown = json.loads(sh([DVC, "plots", "show", "--json"], repro))
+    assert not shown.get("errors"), shown.get("errors")
+    for entry in spec:
+        (plot_id, props), = entry.items()
+        assert plot_id in shown, (plot_id, list(shown))
+        datapoints = [d for item in shown[plot_id] for d in (item.get("datapoints") or {}).get("workspace", [])]
+        assert datapoints, f"{plot_id}: no data"
+        for path, columns in props["y"].items():
+            columns = [columns] if isinstance(columns, str) else columns
+            rows = [d for d in datapoints if d.get("dvc_data_version_info", {}).get("filename") == path]
+            assert rows, f"{plot_id}: no series from {path}"
+            for column in columns:
+                assert any(column in d for d in rows), f"{plot_id}: {path} has no {column}"
+            assert all(props["x"] in d for d in rows), f"{plot_id}: rows without x={props['x']}"
 
 
 def test_changing_one_ablation_row_reruns_only_that_row(repro):
     assert json.loads(sh([DVC, "status", "--json", "dvc.yaml"], repro)) == {}
     params = yaml.safe_load((repro / "params.yaml").read_text())
-    params["ablations"]["center_only"]["pretrain"]["seed"] = 1
+    params["ablations"]["center_only"]["pretrain"]["optim"] = {"lr": 0.002}
     (repro / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = set(json.loads(sh([DVC, "status", "--json", "dvc.yaml"], repro)))
-    assert "ablation@center_only" in changed
-    assert not changed & {"synth", "index", "pretrain", "ablation@kmeans", "ablation@image_only",
-                          "ablation@video_only", "eval@full", "eval@kmeans", "eval_random"}
+    assert "pretrain@center_only-0" in changed
+    assert not changed & {"synth", "index", "pretrain@full-0", "pretrain@kmeans-0", "pretrain@image_only-0",
+                          "pretrain@video_only-0", "eval@full-0", "eval@kmeans-0", "eval_random@0"}
 
 
 def test_dvc_exp_run_shows_up_in_the_tables_under_its_name(repro):
     sh(["git", "add", "-A"], repro)
     sh(["git", "commit", "-qm", "state"], repro)
-    sh([DVC, "exp", "run", "-n", "seed-two", "-S", "ablations.center_only.pretrain.seed=2"], repro, timeout=1200)
-    runs = [r for r in _runs(repro) if r.data.tags.get("dvc.exp_name") == "seed-two"]
-    assert {r.data.tags.get("dvc.stage") for r in runs} >= {"ablation@center_only", "eval@center_only"}
+    sh([DVC, "exp", "run", "-n", "lr-two", "-S", "ablations.center_only.pretrain.optim.lr=0.002"], repro,
+       timeout=1200)
+    runs = [r for r in _runs(repro) if r.data.tags.get("dvc.exp_name") == "lr-two"]
+    assert {r.data.tags.get("dvc.stage") for r in runs} >= {"pretrain@center_only-0", "eval@center_only-0"}
     md = (repro / "reports" / "tables.md").read_text()
-    assert "Vi2CLR-CenterNCE only [seed-two]" in md
+    assert "Vi2CLR-CenterNCE only [lr-two]" in md
 
 
 def test_paper_pipeline_is_valid(repro):
