@@ -114,10 +114,10 @@ def test_separable_blur_matches_torchvision_gaussian_blur():
     assert torch.allclose(_separable_blur(x, 7, 1.3), F.gaussian_blur(x, [7, 7], [1.3, 1.3]), atol=1e-5)
 
 
-@pytest.mark.parametrize("size,frames", [(24, 5), (48, 8)])
-def test_output_shape_dtype_and_range(size, frames):
+@pytest.mark.parametrize("size,frames,grayscale_p", [(24, 5, 0.0), (48, 8, 1.0)])
+def test_output_shape_dtype_and_range(size, frames, grayscale_p):
     torch.manual_seed(2)
-    aug = ClipAugment(size=size, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0)
+    aug = ClipAugment(size=size, jitter_p=1.0, grayscale_p=grayscale_p, blur_p=1.0)
     clip = _frames(4, frames)
     u8 = aug.augment_uint8(clip)
     assert u8.shape == (frames, 3, size, size) and u8.dtype == torch.uint8
@@ -142,3 +142,15 @@ def test_image_eval_transform_gives_a_plain_tensor():
 
     out = image_eval_transform(32)(Image.fromarray(_frames(0, 1)[0]))
     assert type(out) is torch.Tensor and out.shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize("hue", [0.05, -0.1, 0.5])
+def test_hue_shift_equals_torchvision_adjust_hue(hue):
+    from torchvision.transforms.v2 import functional as F
+
+    from vi2clr.data.transforms import _adjust_hue
+
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    x[0, :, 0, 0] = 0.5  # grey pixel: zero chroma
+    x[1, :, 0, 0] = torch.tensor([0.2, 0.7, 0.7])  # tie between two maxima
+    assert torch.allclose(_adjust_hue(x, hue), F.adjust_hue(x, hue), atol=1e-5)

@@ -155,7 +155,7 @@ class ClipAugment:
                 elif k == 2 and s != 1.0:
                     x = F.adjust_saturation(x, s)
                 elif k == 3 and hue != 0.0:
-                    x = F.adjust_hue(x, hue)
+                    x = _adjust_hue(x, hue)
         if d.grayscale:
             x = F.rgb_to_grayscale(x, num_output_channels=3)
         if d.sigma is not None:
@@ -169,11 +169,11 @@ class ClipAugment:
 
     def augment_uint8(self, clip: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 ``(T, H, W, 3)`` → augmented uint8 ``(T, 3, S, S)`` (one parameter draw)."""
-        return self.augment_float(clip).mul_(255.0).round_().to(torch.uint8)
+        return (self.augment_float(clip) * 255.0).round().to(torch.uint8)
 
     def __call__(self, clip: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 ``(T, H, W, 3)`` → normalised float ``(3, T, S, S)``: ``(x - mean) / std`` per channel."""
-        x = self.augment_float(clip).sub_(self._mean).div_(self._std)
+        x = (self.augment_float(clip) - self._mean) / self._std
         return x.permute(1, 0, 2, 3).contiguous()
 
     def __repr__(self) -> str:
@@ -191,19 +191,48 @@ def _gaussian_kernel1d(kernel_size: int, sigma: float) -> torch.Tensor:
 
 
 def _separable_blur(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
-    """Gaussian blur of float ``(N, C, H, W)`` with reflect padding, as two 1-D convolutions.
+    """Gaussian blur of float ``(N, C, H, W)`` with reflect padding: ``y = k_h * (k_w * x)``.
 
     Hand-written: torchvision's ``gaussian_blur`` convolves with the full k × k kernel (k² products
-    per pixel); the separable form gives the same result with 2k.
+    per pixel) and single-channel ``conv2d`` is slow on CPU; here each 1-D pass is k in-place
+    multiply-adds of shifted views (2k per pixel). Taps with weight < 1e-6 are skipped (a small
+    sigma has few taps that matter), which changes a pixel in [0, 1] by at most k · 1e-6.
     """
     n, c, h, w = x.shape
-    k = _gaussian_kernel1d(kernel_size, sigma)
+    weights = _gaussian_kernel1d(kernel_size, sigma).tolist()
+    taps = [(i, wt) for i, wt in enumerate(weights) if wt >= 1e-6]
     pad = kernel_size // 2
-    y = x.reshape(n * c, 1, h, w)
-    y = torch.nn.functional.pad(y, (pad, pad, pad, pad), mode="reflect")
-    y = torch.nn.functional.conv2d(y, k.view(1, 1, 1, -1))
-    y = torch.nn.functional.conv2d(y, k.view(1, 1, -1, 1))
-    return y.reshape(n, c, h, w)
+    y = torch.nn.functional.pad(x.reshape(n * c, h, w), (pad, pad, pad, pad), mode="reflect")
+    (i0, w0), rest = taps[0], taps[1:]
+    rows = torch.mul(y[:, :, i0 : i0 + w], w0)  # (n c, h + 2 pad, w): blurred along W
+    for i, wt in rest:
+        rows.add_(y[:, :, i : i + w], alpha=wt)
+    out = torch.mul(rows[:, i0 : i0 + h], w0)
+    for i, wt in rest:
+        out.add_(rows[:, i : i + h], alpha=wt)
+    return out.reshape(n, c, h, w)
+
+
+def _adjust_hue(x: torch.Tensor, hue: float) -> torch.Tensor:
+    """HSV hue shift of float ``(N, 3, H, W)`` in [0, 1] by ``hue`` turns, keeping V = max and C = max − min.
+
+    ``H₆ = ((g − b)/C mod 6 | (b − r)/C + 2 | (r − g)/C + 4)`` for max = r | g | b, shifted by
+    ``6·hue`` mod 6; channel ``n ∈ (5, 3, 1)`` for (r, g, b) is ``V − C · clamp(min(k, 4 − k), 0, 1)``
+    with ``k = (n + H₆) mod 6`` (the textbook HSV → RGB). Hand-written: the same result as
+    torchvision's ``adjust_hue`` (tested) without its full RGB → HSV → RGB round trip, which was
+    the largest cost of the old augmentation.
+    """
+    r, g, b = x.unbind(1)
+    maxc, minc = x.amax(dim=1), x.amin(dim=1)
+    c = maxc - minc
+    inv = torch.where(c > 0, c, torch.ones_like(c)).reciprocal_()
+    h6 = torch.where(maxc == r, (g - b) * inv, torch.where(maxc == g, (b - r) * inv + 2, (r - g) * inv + 4))
+    h6 = torch.remainder(h6 + 6.0 * hue, 6.0)
+    out = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(h6 + n, 6.0)
+        out.append(maxc - c * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0))
+    return torch.stack(out, dim=1)
 
 
 class ClipEval:
