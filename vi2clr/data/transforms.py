@@ -173,7 +173,8 @@ class ClipAugment:
 
     def __call__(self, clip: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 ``(T, H, W, 3)`` → normalised float ``(3, T, S, S)``: ``(x - mean) / std`` per channel."""
-        x = (self.augment_float(clip) - self._mean) / self._std
+        x = self.augment_float(clip)
+        x = (x - self._mean.to(x.device)) / self._std.to(x.device)
         return x.permute(1, 0, 2, 3).contiguous()
 
     def __repr__(self) -> str:

@@ -207,9 +207,9 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
 
     augment = ClipAugment(size=cfg.size, **cfg.augment.model_dump())
     train_set = PretrainClips(index, num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size,
-                              augment=augment, mode="train", seed=cfg.seed)
+                              augment=augment, mode="train", seed=cfg.seed, decoder=p.data.decoder)
     centre_set = PretrainClips(index, num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size,
-                               augment=None, mode="center", seed=cfg.seed)
+                               augment=None, mode="center", seed=cfg.seed, decoder=p.data.decoder)
     truth = _ground_truth(index)
     batches = EpochBatches()
     pin = p.data.pin_memory and d.device.type == "cuda"
