@@ -4,7 +4,8 @@
 Input: a random uint8 clip ``(T, H, W, 3)`` at the decoded size; output: the normalised float
 ``(3, T, S, S)`` of one call (one draw). Every op is on with the paper's probabilities (crop
 area 0.3–1, flip 0.5, jitter 0.8 at s = 0.5, grayscale 0.2, blur 0.5). Each repeat times
-``--clips`` calls of each implementation, alternating old/new repeat by repeat so both see the
+``--clips`` calls of each implementation (the new one always with every op on; the old one
+also with the previous CPU default's ops off, the cost a default CPU clip had before), alternating old/new repeat by repeat so both see the
 same machine load; the figure per repeat is CPU ms per clip (process CPU time). Prints median
 and IQR over ``--repeats`` repeats and the ratio old / new of the medians.
 
@@ -66,13 +67,18 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=40)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    settings = [("CPU default", 8, 64, 64, 48), ("paper", 32, 128, 170, 128)]  # name, T, H, W (decoded), S
+    # name, T, H, W (decoded), S, old's params: "off" = params.yaml's previous CPU default (crop area
+    # 0.5-1, jitter/grayscale/blur off), i.e. what a default CPU clip cost before this change
+    settings = [("CPU default", 8, 64, 64, 48, "paper"), ("CPU default", 8, 64, 64, 48, "off"),
+                ("paper", 32, 128, 170, 128, "paper")]
     print(f"torch {torch.__version__}, 1 thread, {args.repeats} repeats x {args.clips} clips, CPU ms per clip")
-    print(f"{'setting':12} {'T':>3} {'input':>8} {'S':>4} | {'old median [IQR]':>22} | {'new median [IQR]':>22} | old/new")
-    for name, T, H, W, S in settings:
+    print(f"{'setting':12} {'T':>3} {'input':>8} {'S':>4} {'old ops':>7} | {'old median [IQR]':>22} | "
+          f"{'new median [IQR]':>22} | old/new")
+    for name, T, H, W, S, old_ops in settings:
         rng = np.random.default_rng(0)
         clips = [rng.integers(0, 256, (T, H, W, 3), dtype=np.uint8) for _ in range(args.clips)]
-        old, new = OldClipAugment(S), ClipAugment(S)
+        off = dict(crop_scale=(0.5, 1.0), jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
+        old, new = OldClipAugment(S, **(off if old_ops == "off" else {})), ClipAugment(S)
         torch.manual_seed(0)
         old(clips[0]), new(clips[0])  # warm-up
         t_old, t_new = [], []
@@ -80,7 +86,7 @@ def main() -> None:
             t_old.append(_cpu_ms_per_clip(old, clips))
             t_new.append(_cpu_ms_per_clip(new, clips))
         (mo, qo1, qo3), (mn, qn1, qn3) = _stats(t_old), _stats(t_new)
-        print(f"{name:12} {T:>3} {H:>3}x{W:<4} {S:>4} | {mo:7.2f} [{qo1:6.2f}, {qo3:6.2f}] | "
+        print(f"{name:12} {T:>3} {H:>3}x{W:<4} {S:>4} {old_ops:>7} | {mo:7.2f} [{qo1:6.2f}, {qo3:6.2f}] | "
               f"{mn:7.2f} [{qn1:6.2f}, {qn3:6.2f}] | {mo / mn:5.2f}x")
 
 

@@ -218,22 +218,24 @@ def _adjust_hue(x: torch.Tensor, hue: float) -> torch.Tensor:
     """HSV hue shift of float ``(N, 3, H, W)`` in [0, 1] by ``hue`` turns, keeping V = max and C = max − min.
 
     ``H₆ = ((g − b)/C mod 6 | (b − r)/C + 2 | (r − g)/C + 4)`` for max = r | g | b, shifted by
-    ``6·hue`` mod 6; channel ``n ∈ (5, 3, 1)`` for (r, g, b) is ``V − C · clamp(min(k, 4 − k), 0, 1)``
-    with ``k = (n + H₆) mod 6`` (the textbook HSV → RGB). Hand-written: the same result as
+    ``6·hue`` mod 6; then ``r = m + C·clamp(|H₆ − 3| − 1, 0, 1)``, ``g = m + C·clamp(2 − |H₆ − 2|, 0, 1)``,
+    ``b = m + C·clamp(2 − |H₆ − 4|, 0, 1)`` with ``m = V − C`` (the textbook HSV → RGB). Hand-written: the same result as
     torchvision's ``adjust_hue`` (tested) without its full RGB → HSV → RGB round trip, which was
     the largest cost of the old augmentation.
     """
     r, g, b = x.unbind(1)
-    maxc, minc = x.amax(dim=1), x.amin(dim=1)
+    maxc = torch.maximum(torch.maximum(r, g), b)
+    minc = torch.minimum(torch.minimum(r, g), b)
     c = maxc - minc
-    inv = torch.where(c > 0, c, torch.ones_like(c)).reciprocal_()
-    h6 = torch.where(maxc == r, (g - b) * inv, torch.where(maxc == g, (b - r) * inv + 2, (r - g) * inv + 4))
-    h6 = torch.remainder(h6 + 6.0 * hue, 6.0)
-    out = []
-    for n in (5.0, 3.0, 1.0):
-        k = torch.remainder(h6 + n, 6.0)
-        out.append(maxc - c * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0))
-    return torch.stack(out, dim=1)
+    inv = torch.where(c > 0, c, 1.0).reciprocal_()
+    h6 = torch.where(maxc == r, g - b, torch.where(maxc == g, (b - r).add_(c, alpha=2), (r - g).add_(c, alpha=4)))
+    h6 = torch.remainder(h6.mul_(inv).add_(6.0 * hue), 6.0)
+    # (r, g, b) fractions of the chroma as functions of H₆ ∈ [0, 6): the same as V − C·clamp(min(k, 4 − k), 0, 1)
+    out = torch.empty_like(x)
+    torch.sub(h6, 3.0, out=out[:, 0]).abs_().sub_(1.0)
+    torch.sub(h6, 2.0, out=out[:, 1]).abs_().neg_().add_(2.0)
+    torch.sub(h6, 4.0, out=out[:, 2]).abs_().neg_().add_(2.0)
+    return out.clamp_(0.0, 1.0).mul_(c.unsqueeze(1)).add_(minc.unsqueeze(1))
 
 
 class ClipEval:
