@@ -154,3 +154,13 @@ def test_hue_shift_equals_torchvision_adjust_hue(hue):
     x[0, :, 0, 0] = 0.5  # grey pixel: zero chroma
     x[1, :, 0, 0] = torch.tensor([0.2, 0.7, 0.7])  # tie between two maxima
     assert torch.allclose(_adjust_hue(x, hue), F.adjust_hue(x, hue), atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_augmentation_on_the_gpu_matches_the_cpu_for_the_same_draw():
+    aug = ClipAugment(size=32, jitter_p=1.0, grayscale_p=0.0, blur_p=1.0)
+    video = torch.from_numpy(_frames(5, 4)).permute(0, 3, 1, 2)
+    torch.manual_seed(3)
+    d = aug.draw(40, 56)
+    cpu, gpu = aug.apply(video, d), aug.apply(video.cuda(), d)
+    assert gpu.device.type == "cuda" and torch.allclose(gpu.cpu(), cpu, atol=2e-2)

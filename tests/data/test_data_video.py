@@ -138,3 +138,29 @@ def test_torchcodec_clips_loop_and_bad_files_raise(videos, levels):
 def test_unknown_decoder_is_rejected(videos):
     with pytest.raises(ValueError, match="decoder must be one of"):
         VideoFile(videos["mp4"], decoder="pyav")
+
+
+def test_a_decoder_the_machine_cannot_run_is_a_user_error(videos, monkeypatch):
+    import vi2clr.data.video as video_module
+    from vi2clr.errors import UserError
+
+    monkeypatch.setattr(video_module, "torchcodec_available", lambda: "torchcodec unusable (ImportError: no module)")
+    with pytest.raises(UserError, match="data.decoder=torchcodec: torchcodec unusable") as info:
+        VideoFile(videos["mp4"], decoder="torchcodec")
+    assert info.value.exit_code == 2
+    monkeypatch.setattr(video_module, "torchcodec_available", lambda: None)
+    monkeypatch.setattr(video_module.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="needs a CUDA device"):
+        VideoFile(videos["mp4"], decoder="torchcodec-cuda")
+
+
+@pytest.mark.skipif(_NO_TORCHCODEC is not None or not __import__("torch").cuda.is_available(),
+                    reason="needs torchcodec, FFmpeg's libraries and a CUDA device (NVDEC)")
+@pytest.mark.parametrize("kind", ["mp4", "webm"])
+def test_nvdec_returns_the_frames_the_cpu_decoder_returns(textured, kind):
+    idx = [0, 5, 17, 39]
+    cpu = VideoFile(textured[kind], decoder="torchcodec").frames(idx)
+    gpu = VideoFile(textured[kind], decoder="torchcodec-cuda").frames(idx)
+    assert gpu.device.type == "cuda" and gpu.shape == cpu.shape
+    # NVDEC's YUV -> RGB conversion may differ from swscale's by a few levels
+    assert np.abs(gpu.cpu().numpy().astype(np.int16) - cpu).mean() < 3.0

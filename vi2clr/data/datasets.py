@@ -31,10 +31,10 @@ from torch.utils.data import default_collate
 from vi2clr.data.index import Index, Sample
 from vi2clr.data.transforms import ClipAugment, ClipEval, image_eval_transform, light_clip_augment
 from vi2clr.data.video import (
-    DECODERS,
     VideoDecodeError,
     VideoFile,
     center_start,
+    check_decoder,
     middle_frame_index,
     random_start,
     sliding_window_starts,
@@ -149,8 +149,7 @@ class PretrainClips(_IndexDataset):
         decoder: str = "decord",
     ) -> None:
         super().__init__(index, seed)
-        if decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        check_decoder(decoder)  # fail here, in the main process, not once per file in the workers
         self.decoder = decoder
         if mode not in ("train", "center"):
             raise ValueError(f"PretrainClips mode must be 'train' or 'center', got {mode!r}")

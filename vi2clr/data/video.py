@@ -28,8 +28,12 @@ import decord
 import numpy as np
 import torch
 
+from vi2clr.errors import UserError
+
 __all__ = [
     "DECODERS",
+    "DecoderUnavailable",
+    "check_decoder",
     "VideoDecodeError",
     "torchcodec_available",
     "VideoInfo",
@@ -50,6 +54,12 @@ __all__ = [
 DECODERS = ("decord", "torchcodec", "torchcodec-cuda")
 
 
+class DecoderUnavailable(UserError):
+    """``data.decoder`` names a decoder this machine cannot run (no torchcodec, no FFmpeg libraries, no CUDA)."""
+
+    exit_code = 2
+
+
 def torchcodec_available() -> str | None:
     """``None`` when torchcodec imports and finds FFmpeg's libraries, else the reason it cannot be used."""
     try:
@@ -57,6 +67,16 @@ def torchcodec_available() -> str | None:
     except (ImportError, RuntimeError, OSError) as exc:
         return f"torchcodec unusable ({_short_reason(exc)})"
     return None
+
+
+def check_decoder(decoder: str) -> None:
+    """Raise ValueError for an unknown decoder, `DecoderUnavailable` for one this machine cannot run."""
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    if decoder != "decord" and (reason := torchcodec_available()) is not None:
+        raise DecoderUnavailable(f"data.decoder={decoder}: {reason}; install torchcodec and the OS ffmpeg package, or use decord")
+    if decoder == "torchcodec-cuda" and not torch.cuda.is_available():
+        raise DecoderUnavailable("data.decoder=torchcodec-cuda needs a CUDA device; none is available")
 
 
 class VideoDecodeError(RuntimeError):
@@ -172,8 +192,7 @@ class VideoFile:
     """
 
     def __init__(self, path: str | os.PathLike, short_side: int | None = None, decoder: str = "decord") -> None:
-        if decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        check_decoder(decoder)
         self.path, self.decoder = str(path), decoder
         if not os.path.isfile(self.path):
             raise VideoDecodeError(self.path, "no such file")
@@ -186,10 +205,6 @@ class VideoFile:
                 self._open_decord(short_side)
             else:
                 self._open_torchcodec(short_side, "cuda" if decoder == "torchcodec-cuda" else "cpu")
-        except (ImportError, ValueError) as exc:
-            if isinstance(exc, ImportError) or "device" in str(exc).lower():
-                raise  # a set-up problem (no torchcodec / no CUDA), not a bad file
-            raise VideoDecodeError(self.path, _short_reason(exc)) from None
         except Exception as exc:  # decord raises RuntimeError or its own DECORDError; torchcodec RuntimeError
             raise VideoDecodeError(self.path, _short_reason(exc)) from None
         if self.num_frames < 1:
