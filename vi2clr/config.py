@@ -91,6 +91,9 @@ class DataParams(Strict):
     imagenet: ImageSetParams = ImageSetParams(root="data/synthetic/imagenet")
     voc2007: ImageSetParams = ImageSetParams(root="data/synthetic/voc2007")
     index_dir: str = "data/index"
+    decoder: Literal["decord", "torchcodec", "torchcodec-cuda"] = Field(
+        "decord", description="video decoder of pretraining clips; torchcodec needs the OS FFmpeg, "
+        "torchcodec-cuda (NVDEC) needs num_workers 0 or spawned workers")
     num_workers: int = Field(2, ge=0)
     pin_memory: bool = False
     persistent_workers: bool = False
@@ -170,7 +173,7 @@ class ClusteringParams(Strict):
 
 
 class AugmentParams(Strict):
-    """Temporally consistent clip augmentation (``ClipAugment``): one draw per clip, all frames alike."""
+    """Temporally consistent clip augmentation (``ClipAugment``): one draw per clip, applied to the whole clip tensor."""
 
     crop_scale: tuple[float, float] = (0.3, 1.0)
     ratio: tuple[float, float] = (0.75, 1.3333333333333333)

@@ -34,6 +34,7 @@ from vi2clr.data.video import (
     VideoDecodeError,
     VideoFile,
     center_start,
+    check_decoder,
     middle_frame_index,
     random_start,
     sliding_window_starts,
@@ -128,6 +129,11 @@ class PretrainClips(_IndexDataset):
         augment: clip augmentation (default ``ClipAugment(size)``); unused in centre mode.
         mode: ``train`` or ``center``.
         seed: base seed of the per-item RNG.
+        decoder: ``decord``, ``torchcodec`` or ``torchcodec-cuda`` (see `vi2clr.data.video`).
+
+    Both clips of a training item come from one open of the file and one decode pass; each
+    image is the middle frame of its clip *after* the clip's augmentation, so it shares that
+    clip's draw (DESIGN §2: each clip has its own augmentation, the image is its middle frame).
     """
 
     def __init__(
@@ -140,8 +146,11 @@ class PretrainClips(_IndexDataset):
         augment: ClipAugment | None = None,
         mode: str = "train",
         seed: int = 0,
+        decoder: str = "decord",
     ) -> None:
         super().__init__(index, seed)
+        check_decoder(decoder)  # fail here, in the main process, not once per file in the workers
+        self.decoder = decoder
         if mode not in ("train", "center"):
             raise ValueError(f"PretrainClips mode must be 'train' or 'center', got {mode!r}")
         self.num_frames, self.stride, self.size, self.short_side, self.mode = num_frames, stride, size, short_side, mode
@@ -152,7 +161,7 @@ class PretrainClips(_IndexDataset):
         path = self.index.resolve(self.index.samples[i])
         T, mid = self.num_frames, middle_frame_index(self.num_frames)
         try:
-            video = VideoFile(path, self.short_side)
+            video = VideoFile(path, self.short_side, self.decoder)
             if self.mode == "center":
                 clip = video.clip(center_start(video.num_frames, T, self.stride), T, self.stride)
                 v = self.eval_transform(clip)

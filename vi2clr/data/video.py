@@ -1,4 +1,4 @@
-"""Clip reading with decord: temporal crops, sliding windows, loop padding.
+"""Clip reading with decord or torchcodec: temporal crops, sliding windows, loop padding.
 
 A clip of ``T`` frames with stride ``s`` starting at frame ``t0`` covers the frame indices
 ``t0, t0 + s, ..., t0 + (T - 1) s``, a span of ``(T - 1) s + 1`` frames. A video shorter than the
@@ -10,6 +10,12 @@ container header with PyAV (well under a millisecond), so each video is opened b
 
 Codecs: decord 0.6 decodes H.264 mp4/mkv, MPEG-4 Part 2 avi and VP9 webm (covered by
 ``tests/data/test_data_video.py``), so there is no PyAV fallback in the reading path.
+
+Decoders (``decoder=``): ``decord`` (default), ``torchcodec`` (CPU, exact seek; needs the OS
+FFmpeg libraries, e.g. Debian's ``ffmpeg`` package) and ``torchcodec-cuda`` (NVDEC; frames come
+back as CUDA tensors, so use it in the main process or in spawned workers, never forked ones).
+torchcodec resizes at decode with its decoder-native ``Resize`` (FFmpeg's swscale, like decord).
+Every clip of one ``VideoFile`` comes from its one open of the file.
 """
 
 from __future__ import annotations
@@ -20,9 +26,16 @@ from dataclasses import dataclass
 import av
 import decord
 import numpy as np
+import torch
+
+from vi2clr.errors import UserError
 
 __all__ = [
+    "DECODERS",
+    "DecoderUnavailable",
+    "check_decoder",
     "VideoDecodeError",
+    "torchcodec_available",
     "VideoInfo",
     "VideoFile",
     "probe_video",
@@ -36,6 +49,34 @@ __all__ = [
     "middle_frame_index",
     "resized_size",
 ]
+
+
+DECODERS = ("decord", "torchcodec", "torchcodec-cuda")
+
+
+class DecoderUnavailable(UserError):
+    """``data.decoder`` names a decoder this machine cannot run (no torchcodec, no FFmpeg libraries, no CUDA)."""
+
+    exit_code = 2
+
+
+def torchcodec_available() -> str | None:
+    """``None`` when torchcodec imports and finds FFmpeg's libraries, else the reason it cannot be used."""
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401  (loads libavcodec on import)
+    except (ImportError, RuntimeError, OSError) as exc:
+        return f"torchcodec unusable ({_short_reason(exc)})"
+    return None
+
+
+def check_decoder(decoder: str) -> None:
+    """Raise ValueError for an unknown decoder, `DecoderUnavailable` for one this machine cannot run."""
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    if decoder != "decord" and (reason := torchcodec_available()) is not None:
+        raise DecoderUnavailable(f"data.decoder={decoder}: {reason}; install torchcodec and the OS ffmpeg package, or use decord")
+    if decoder == "torchcodec-cuda" and not torch.cuda.is_available():
+        raise DecoderUnavailable("data.decoder=torchcodec-cuda needs a CUDA device; none is available")
 
 
 class VideoDecodeError(RuntimeError):
@@ -139,17 +180,20 @@ def _header_size(path: str) -> tuple[int, int]:
 
 
 class VideoFile:
-    """One opened video, decoded by decord (1 thread) at a working size.
+    """One opened video, decoded single-threaded at a working size by decord or torchcodec.
 
     Args:
         path: the video file.
         short_side: resize at decode so the short side has this many pixels (None: source size).
+        decoder: one of `DECODERS`: ``decord``, ``torchcodec`` (CPU) or ``torchcodec-cuda`` (NVDEC).
 
     Attributes: ``num_frames``, ``fps``, ``width``, ``height`` (of the decoded frames).
+    `frames` returns a uint8 ``(N, H, W, 3)`` numpy array on CPU, a CUDA tensor with ``torchcodec-cuda``.
     """
 
-    def __init__(self, path: str | os.PathLike, short_side: int | None = None) -> None:
-        self.path = str(path)
+    def __init__(self, path: str | os.PathLike, short_side: int | None = None, decoder: str = "decord") -> None:
+        check_decoder(decoder)
+        self.path, self.decoder = str(path), decoder
         if not os.path.isfile(self.path):
             raise VideoDecodeError(self.path, "no such file")
         if os.path.getsize(self.path) == 0:
@@ -157,41 +201,66 @@ class VideoFile:
         src_w, src_h = _header_size(self.path)
         self.width, self.height = resized_size(src_w, src_h, short_side)
         try:
-            if short_side is None:
-                self._reader = decord.VideoReader(self.path, num_threads=1)
+            if decoder == "decord":
+                self._open_decord(short_side)
             else:
-                self._reader = decord.VideoReader(self.path, width=self.width, height=self.height, num_threads=1)
-            self.num_frames = len(self._reader)
-            self.fps = float(self._reader.get_avg_fps())
-        except Exception as exc:  # decord raises RuntimeError or its own DECORDError
+                self._open_torchcodec(short_side, "cuda" if decoder == "torchcodec-cuda" else "cpu")
+        except Exception as exc:  # decord raises RuntimeError or its own DECORDError; torchcodec RuntimeError
             raise VideoDecodeError(self.path, _short_reason(exc)) from None
         if self.num_frames < 1:
             raise VideoDecodeError(self.path, "zero frames")
 
+    def _open_decord(self, short_side: int | None) -> None:
+        if short_side is None:
+            self._reader = decord.VideoReader(self.path, num_threads=1)
+        else:
+            self._reader = decord.VideoReader(self.path, width=self.width, height=self.height, num_threads=1)
+        self.num_frames = len(self._reader)
+        self.fps = float(self._reader.get_avg_fps())
+
+    def _open_torchcodec(self, short_side: int | None, device: str) -> None:
+        from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
+
+        transforms = None if short_side is None else [Resize((self.height, self.width))]
+        self._reader = VideoDecoder(self.path, dimension_order="NHWC", num_ffmpeg_threads=1, device=device,
+                                    seek_mode="exact", transforms=transforms)
+        meta = self._reader.metadata
+        self.num_frames = int(meta.num_frames or 0)
+        self.fps = float(meta.average_fps or 0.0)
+
     def info(self) -> VideoInfo:
         return VideoInfo(self.num_frames, self.fps, self.width, self.height)
 
-    def frames(self, indices: np.ndarray | list[int]) -> np.ndarray:
+    def _decode(self, unique: list[int]) -> np.ndarray | torch.Tensor:
+        if self.decoder == "decord":
+            return self._reader.get_batch(unique).asnumpy()
+        data = self._reader.get_frames_at(unique).data
+        return data.numpy() if data.device.type == "cpu" else data
+
+    def frames(self, indices: np.ndarray | list[int]) -> np.ndarray | torch.Tensor:
         """Decode frames at ``indices`` → uint8 ``(len(indices), H, W, 3)``.
 
-        Each distinct index is decoded once, in increasing order (decord seeks least that way).
+        Each distinct index is decoded once, in increasing order (both decoders seek least that way).
         """
         idx = np.asarray(indices, dtype=np.int64)
         unique, inverse = np.unique(idx, return_inverse=True)
         try:
-            batch = self._reader.get_batch(unique.tolist()).asnumpy()
+            batch = self._decode(unique.tolist())
         except Exception as exc:
             raise VideoDecodeError(self.path, f"truncated or corrupt stream ({_short_reason(exc)})") from None
         if batch.shape[0] != len(unique):
             raise VideoDecodeError(self.path, f"decoded {batch.shape[0]} of {len(unique)} frames")
+        if isinstance(batch, torch.Tensor):
+            return batch[torch.from_numpy(inverse).to(batch.device)]
         return batch[inverse]
 
-    def clip(self, start: int, num_frames: int, stride: int = 1) -> np.ndarray:
+    def clip(self, start: int, num_frames: int, stride: int = 1) -> np.ndarray | torch.Tensor:
         """One clip → uint8 ``(T, H, W, 3)``, loop-padded when the video is too short."""
         return self.frames(clip_indices(start, num_frames, stride, self.num_frames))
 
-    def clips(self, starts: list[int], num_frames: int, stride: int = 1) -> list[np.ndarray]:
-        """Several clips from one decode pass → list of uint8 ``(T, H, W, 3)``."""
+    def clips(self, starts: list[int], num_frames: int, stride: int = 1) -> list[np.ndarray] | list[torch.Tensor]:
+        """Several clips from one decode pass of this open file → list of uint8 ``(T, H, W, 3)``."""
         index_rows = [clip_indices(s, num_frames, stride, self.num_frames) for s in starts]
         stacked = self.frames(np.concatenate(index_rows))
         return list(stacked.reshape(len(starts), num_frames, *stacked.shape[1:]))
@@ -214,13 +283,14 @@ def read_clip(
     stride: int = 1,
     start: int | None = None,
     short_side: int | None = None,
-) -> np.ndarray:
+    decoder: str = "decord",
+) -> np.ndarray | torch.Tensor:
     """Read one clip → uint8 ``(T, H, W, 3)`` with ``T = num_frames``.
 
     ``start=None`` takes the centre clip; frames past the end loop back to frame 0.
     Raises VideoDecodeError on missing, empty, zero-frame, truncated or corrupt files.
     """
-    video = VideoFile(path, short_side=short_side)
+    video = VideoFile(path, short_side=short_side, decoder=decoder)
     if start is None:
         start = center_start(video.num_frames, num_frames, stride)
     return video.clip(start, num_frames, stride)

@@ -112,7 +112,8 @@ def build_curve_probe(p: Params, device: torch.device) -> CurveProbe | None:
         return None
     index = probe_subset(index, cfg.videos, seed=0)
     t = p.pretrain
-    ds = PretrainClips(index, num_frames=t.num_frames, stride=t.stride, size=t.size, mode="center", seed=t.seed)
+    ds = PretrainClips(index, num_frames=t.num_frames, stride=t.stride, size=t.size, mode="center", seed=t.seed,
+                       decoder=p.data.decoder)
     loader = make_loader(ds, t.batch_size, num_workers=p.data.num_workers, seed=t.seed)
     extra = index.samples[0].extra
     names = {"video": "motion" if "motion" in extra else "label",

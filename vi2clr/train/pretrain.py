@@ -180,7 +180,7 @@ class Loaders:
 
 def build_loaders(p: Params, index: Index, d: DistInfo) -> Loaders:
     cfg = p.pretrain
-    clip = dict(num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size, seed=cfg.seed)
+    clip = dict(num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size, seed=cfg.seed, decoder=p.data.decoder)
     augment = ClipAugment(size=cfg.size, **cfg.augment.model_dump())
     train_set = PretrainClips(index, augment=augment, mode="train", **clip)
     centre_set = PretrainClips(index, augment=None, mode="center", **clip)
