@@ -136,7 +136,9 @@ def test_files_are_byte_identical_across_processes_hash_seeds_and_workers(tmp_pa
     # large objects so that circling / bouncing ones leave the frame (the case that once depended on the process)
     a = _synth_in_subprocess(tmp_path / "a", "1", workers=1)
     b = _synth_in_subprocess(tmp_path / "b", "4242", workers=3)
-    assert a == b
+    differ = [p.relative_to(tmp_path / "a") for p in sorted((tmp_path / "a").rglob("*"))
+              if p.is_file() and p.read_bytes() != (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()]
+    assert a == b, differ
     assert len([p for p in (tmp_path / "a").rglob("*") if p.is_file()]) > 100
 
 

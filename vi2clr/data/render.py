@@ -105,16 +105,23 @@ def random_colour(rng: np.random.Generator) -> np.ndarray:
     return _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.3, 1.0))
 
 
+def _interpolation_matrix(n: int, cells: int) -> np.ndarray:
+    """Bilinear upsampling of ``cells + 1`` grid points to ``n`` samples as a matrix ``(n, cells + 1)``."""
+    y = np.linspace(0, cells, n)
+    y0 = np.minimum(y.astype(int), cells - 1)
+    m = np.zeros((n, cells + 1), np.float32)
+    m[np.arange(n), y0] = 1 - (y - y0)
+    m[np.arange(n), y0 + 1] = y - y0
+    return m
+
+
 def _value_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels: int) -> np.ndarray:
-    """Smooth noise ``(h, w, channels)`` in [−1, 1]: a U(−1, 1) grid of ``cells`` rows bilinearly upsampled."""
-    gh, gw = cells + 1, int(np.ceil(cells * w / h)) + 1
-    grid = rng.uniform(-1, 1, size=(gh, gw, channels))
-    y, x = np.linspace(0, gh - 1, h), np.linspace(0, gw - 1, w)
-    y0, x0 = np.minimum(y.astype(int), gh - 2), np.minimum(x.astype(int), gw - 2)
-    fy, fx = (y - y0)[:, None, None], (x - x0)[None, :, None]
-    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
-    bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
-    return top * (1 - fy) + bottom * fy
+    """Smooth noise ``(h, w, channels)`` in [−1, 1]: a U(−1, 1) grid of ``cells`` rows bilinearly upsampled,
+    as Wy · grid · Wxᵀ with the interpolation matrices (separable, so two small matrix products)."""
+    cells_x = int(np.ceil(cells * w / h))
+    grid = rng.uniform(-1, 1, size=(cells + 1, cells_x + 1, channels)).astype(np.float32)
+    out = _interpolation_matrix(h, cells) @ grid.transpose(2, 0, 1) @ _interpolation_matrix(w, cells_x).T  # (c, h, w)
+    return out.transpose(1, 2, 0)
 
 
 def textured_background(rng: np.random.Generator, h: int, w: int, contrast: float) -> np.ndarray:
@@ -124,13 +131,14 @@ def textured_background(rng: np.random.Generator, h: int, w: int, contrast: floa
     noise (4 cells) + 0.25 · fine grey noise (cells ≈ h / 5) + 0.15 · stripes of random period and
     orientation), clipped. ``contrast`` 1 spans about ±0.5 grey levels of the unit range.
     """
-    base = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.2, 0.8))
+    base = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.2, 0.8)).astype(np.float32)
     coarse = _value_noise(rng, h, w, 4, 3)
     fine = _value_noise(rng, h, w, max(4, h // 5), 1)
     theta, period, phase = rng.uniform(0, np.pi), rng.uniform(0.08, 0.25), rng.uniform(0, 2 * np.pi)
-    ys, xs = np.mgrid[0:h, 0:w] / min(h, w)
-    stripes = np.sin(2 * np.pi * (xs * np.cos(theta) + ys * np.sin(theta)) / period + phase)[..., None]
-    return np.clip(base + contrast * (0.25 * coarse + 0.25 * fine + 0.15 * stripes), 0, 1)
+    ys, xs = (np.arange(h, dtype=np.float32) / min(h, w))[:, None], (np.arange(w, dtype=np.float32) / min(h, w))[None, :]
+    stripes = np.sin(np.float32(2 * np.pi / period) * (xs * np.float32(np.cos(theta)) + ys * np.float32(np.sin(theta)))
+                     + np.float32(phase))[..., None]
+    return np.clip(base + np.float32(contrast) * (0.25 * coarse + 0.25 * fine + 0.15 * stripes), 0, 1)
 
 
 def lighting_drift(rng: np.random.Generator, num_frames: int, drift: float) -> tuple[np.ndarray, np.ndarray]:
@@ -290,10 +298,12 @@ def render(
     """Composite ``tracks`` (in order) over ``background`` ``(H, W, 3)``, light it → uint8 ``(T, H, W, 3)``.
 
     Each object is computed only inside a square window around it that moves with it (arrays
-    ``(T, win, win)``), then written into a canvas padded so that every window lies inside it (so
-    no two window pixels share a canvas pixel: fancy-index assignment with repeated indices would
-    leave the result to numpy's iteration order). Edges are anti-aliased: alpha = clip(0.5 − d·r·short,
-    0, 1) with d the shape distance. ``lighting`` = (gain, offset) ``(T,)`` from `lighting_drift`.
+    ``(T, win, win)``), then blended frame by frame into a canvas padded on each side just enough
+    that every window lies inside it (never clipped indices: repeated indices in a fancy-index
+    write leave the result to numpy's iteration order, which made files depend on the process).
+    Edges are anti-aliased: alpha = clip(0.5 − d·r·short, 0, 1) with d the shape distance; a pixel
+    becomes p + alpha·(fill − p). ``lighting`` = (gain, offset) ``(T,)`` from `lighting_drift`:
+    x → (x − 0.5)·gain + 0.5 + offset.
     """
     short = min(height, width)
     num_frames = len(tracks[0].cx) if tracks else len(lighting[0])
@@ -301,11 +311,12 @@ def render(
     win = 2 * half
     origins = [(np.floor(tr.cx * short).astype(int) - half, np.floor(tr.cy * short).astype(int) - half)
                for tr in tracks]
-    pad = max([win] + [int(max(-o.min(), o.max() + win - size)) for ox, oy in origins
-                       for o, size in ((ox, width), (oy, height))])
-    canvas = np.zeros((num_frames, height + 2 * pad, width + 2 * pad, 3), np.float32)
-    canvas[:, pad : pad + height, pad : pad + width] = background.astype(np.float32)
-    frame_ids = np.arange(num_frames)[:, None, None]
+    left = max([0] + [int(-ox.min()) for ox, _ in origins])
+    right = max([0] + [int(ox.max()) + win - width for ox, _ in origins])
+    top = max([0] + [int(-oy.min()) for _, oy in origins])
+    bottom = max([0] + [int(oy.max()) + win - height for _, oy in origins])
+    canvas = np.empty((num_frames, top + height + bottom, left + width + right, 3), np.float32)
+    canvas[:] = np.pad(background.astype(np.float32), ((top, bottom), (left, right), (0, 0)))
     offsets = np.arange(win)
     for tr, (ox, oy) in zip(tracks, origins):
         cols, rows = ox[:, None] + offsets, oy[:, None] + offsets  # (T, win), image pixels
@@ -321,10 +332,11 @@ def render(
         colour = tr.colour.astype(np.float32)
         fill = tex * colour + (1 - tex) * (0.3 * colour)
         fill = np.where((np.hypot(u - 0.55, v) < 0.17)[..., None], np.float32(0.97), fill)
-        rr, cc = (rows + pad)[:, :, None], (cols + pad)[:, None, :]
-        patch = canvas[frame_ids, rr, cc]
-        canvas[frame_ids, rr, cc] = patch * (1 - alpha) + alpha * fill
-    out = canvas[:, pad : pad + height, pad : pad + width]
+        for t in range(num_frames):  # a basic-slicing view per frame: faster than one fancy-index scatter
+            y0, x0 = oy[t] + top, ox[t] + left
+            view = canvas[t, y0 : y0 + win, x0 : x0 + win]
+            view += alpha[t] * (fill[t] - view)
+    out = canvas[:, top : top + height, left : left + width]
     gain, offset = (np.asarray(x, np.float32)[:, None, None, None] for x in lighting)
-    out = (out - np.float32(0.5)) * gain + np.float32(0.5) + offset
-    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+    out = out * (255 * gain) + (255 * (0.5 - 0.5 * gain + offset))  # 255 · ((x − 0.5)·gain + 0.5 + offset)
+    return np.clip(np.rint(out, out=out), 0, 255, out=out).astype(np.uint8)

@@ -174,7 +174,7 @@ def _write_videos(root: Path, layout: str, jobs: list[_VideoJob], p: SynthParams
 
 
 def _map(fn: Callable[[Any], Any], items: list, workers: int) -> None:
-    """fn over items; with threads each item writes only its own file, so the order does not matter."""
+    """fn over items in ``workers`` threads; each item writes only its own file, so the order does not matter."""
     if workers <= 1:
         for it in items:
             fn(it)
