@@ -28,8 +28,8 @@ def encode_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0,
     """Encode uint8 frames ``(T, H, W, 3)`` (H, W even) as yuv420p video; container from the suffix.
 
     Reproducible bytes need explicit frame pts and libx264's macroblock tree off (``mbtree=0``):
-    with mbtree on, the same frames gave other bytes in about 1 run in 2 of 16 tiny clips, in any
-    thread (measured with PyAV 18.1.0 / FFmpeg 8.1.2 / x264 core 165); with it off, none of 160
+    with mbtree on, repeated encodes of the same frames gave other bytes for 1–4 of 32 tiny clips, in
+    any thread (measured with PyAV 18.1.0 / FFmpeg 8.1.2 / x264 core 165); with it off, none of 160
     threaded encodes differed and 6 whole-process runs (hash seeds 1–6, 1–3 workers) were identical.
 
     ``codec``: ``libx264`` (mp4, mkv), ``mpeg4`` (avi, as UCF101/HMDB51), ``libvpx-vp9`` (webm).
