@@ -93,8 +93,8 @@ class ClipJobs(Dataset):
 def write_videos(folder: Path, count: int, num_frames: int) -> list[str]:
     paths = []
     for k in range(count):
-        rng = np.random.default_rng([0, k])
-        frames = render_video(k % 8, k % 8, 240, 320, num_frames, rng)
+        rngs = (np.random.default_rng([0, k]), np.random.default_rng([1, k]))  # (nuisance, geometry)
+        frames = render_video(k % 8, k % 8, 240, 320, num_frames, rngs)
         paths.append(str(encode_video(folder / f"video_{k:02d}.mp4", frames, 25.0, "libx264")))
     return paths
 

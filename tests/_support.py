@@ -10,17 +10,15 @@ from pathlib import Path
 
 import yaml
 
+from vi2clr.config import SYNTH_TINY
+
 REPO = Path(__file__).resolve().parents[1]
 VI2CLR = str(Path(sys.executable).with_name("vi2clr"))
 
 # The smallest settings under which every protocol still runs: 4 motion x 4 appearance classes,
 # 32 px, 12-frame videos, 1-2 epochs.
 TINY = {
-    "data.synth.num_motion": 4, "data.synth.num_appearance": 4, "data.synth.size": 32, "data.synth.num_frames": 12,
-    "data.synth.kinetics_train_per_class": 4, "data.synth.kinetics_val_per_class": 2, "data.synth.kinetics_missing": 1,
-    "data.synth.ucf_groups": 3, "data.synth.ucf_clips_per_group": 1, "data.synth.hmdb_per_class": 3,
-    "data.synth.imagenet_train_per_class": 4, "data.synth.imagenet_val_per_class": 2, "data.synth.image_size": 32,
-    "data.synth.voc_trainval": 80, "data.synth.voc_test": 16,
+    **{f"data.synth.{k}": v for k, v in SYNTH_TINY.items()},
     "data.num_workers": 0,
     "model.video_encoder.kwargs": {"width": 4}, "model.image_encoder.kwargs": {"width": 4},
     "pretrain.epochs": 2, "pretrain.batch_size": 8, "pretrain.num_frames": 4, "pretrain.stride": 2, "pretrain.size": 32,

@@ -25,36 +25,79 @@ class Strict(BaseModel):
 # ----------------------------------------------------------------------------- data
 
 
+# The one small preset of the synthetic data (tests): 4 motion × 4 appearance classes, 32 px, 12 frames.
+SYNTH_TINY: dict[str, Any] = dict(
+    num_motion=4, num_appearance=4, size=32, num_frames=12,
+    kinetics_train_per_class=4, kinetics_val_per_class=2, kinetics_missing=1,
+    ucf_groups=3, ucf_test_groups=1, ucf_clips_per_group=1, hmdb_per_class=3, hmdb_test_per_class=1,
+    imagenet_train_per_class=4, imagenet_val_per_class=2, image_size=32, voc_trainval=80, voc_test=16,
+)  # fmt: skip
+
+
 class SynthParams(Strict):
-    """Size of the embedded synthetic data set (``vi2clr data synth``); keywords of ``write_synthetic``."""
+    """The embedded synthetic data set (``vi2clr data synth``): the one place its knobs and defaults live.
+
+    Test splits hold about 400 items per protocol (8 classes × 50), so one accuracy's 95 % interval
+    is at most ±1.96·sqrt(0.25 / 400) ≈ ±4.9 points.
+    """
 
     root: str = "data/synthetic"
     seed: int = 0
+    family: Literal["default", "validation"] = Field(
+        "default", description="class vocabulary: `validation` has other shapes, textures and motions (for choosing "
+        "defaults only); the family also enters every random stream, so it never shares a draw with `default`")
     num_motion: int = Field(8, ge=2, le=10, description="motion classes (video labels)")
     num_appearance: int = Field(8, ge=2, le=24, description="appearance classes (image labels)")
-    size: int = Field(64, ge=16, description="video height in px (width = 4/3 of it)")
+    size: int = Field(64, ge=16, description="video height in px")
+    aspect: float = Field(4 / 3, ge=1, le=2, description="width / height of videos and images")
     num_frames: int = Field(32, ge=4)
     fps: float = Field(25.0, gt=0)
     kinetics_train_per_class: int = Field(40, ge=1)
-    kinetics_val_per_class: int = Field(12, ge=1)
+    kinetics_val_per_class: int = Field(50, ge=1)
     kinetics_missing: int = Field(2, ge=0, description="annotated videos left out on disk, as in real Kinetics")
-    ucf_groups: int = Field(6, ge=3)
-    ucf_clips_per_group: int = Field(3, ge=1)
-    hmdb_per_class: int = Field(18, ge=3)
+    ucf_groups: int = Field(7, ge=2, description="groups gXX per class")
+    ucf_test_groups: int = Field(5, ge=1, description="test groups of each split (split k tests groups from (k-1)·this)")
+    ucf_clips_per_group: int = Field(10, ge=1)
+    hmdb_per_class: int = Field(68, ge=3, description="videos per class (about 10 % unused per split, as in HMDB51)")
+    hmdb_test_per_class: int = Field(50, ge=1, description="test videos per class and split")
     imagenet_train_per_class: int = Field(40, ge=2)
-    imagenet_val_per_class: int = Field(10, ge=1)
+    imagenet_val_per_class: int = Field(50, ge=1)
     image_size: int = Field(64, ge=16)
-    voc_trainval: int = Field(200, ge=10)
-    voc_test: int = Field(200, ge=10)
+    voc_trainval: int = Field(480, ge=10)
+    voc_test: int = Field(400, ge=10)
     voc_max_objects: int = Field(3, ge=1)
     voc_difficult_p: float = Field(0.15, ge=0, lt=1)
     object_radius: tuple[float, float] = Field((0.25, 0.35), description="range of a video object's radius (frame-height units)")
-    background_contrast: float = Field(0.15, ge=0, description="scale of the background texture's variation")
-    palette_size: int = Field(2, ge=0, description="colours from a fixed palette of this size (0 = random hues)")
+    background_contrast: float = Field(1.0, ge=0, le=1, description="amplitude of the background texture (1 ≈ ±0.5 grey)")
+    lighting_drift: float = Field(0.3, ge=0, lt=1, description="global gain/offset drift over a clip (and per image)")
     speed_scale: float = Field(1.5, gt=0, description="multiplies the motion's nuisance speed")
     corrupt: int = Field(0, ge=0, description="truncated Kinetics videos (to see bad input handled)")
     zero_length: int = Field(0, ge=0, description="empty Kinetics video files")
-    workers: int = Field(2, ge=1)
+    workers: int = Field(2, ge=1, description="threads; the files do not depend on it")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SynthParams":
+        lo, hi = self.object_radius
+        if not 0 < lo <= hi <= 0.5:
+            raise ValueError(f"object_radius must be 0 < lo <= hi <= 0.5, got {self.object_radius}")
+        if self.ucf_test_groups >= self.ucf_groups:
+            raise ValueError(f"ucf_test_groups ({self.ucf_test_groups}) must be < ucf_groups ({self.ucf_groups})")
+        if self.hmdb_test_per_class + self.hmdb_unused_per_class >= self.hmdb_per_class:
+            raise ValueError(f"hmdb_per_class ({self.hmdb_per_class}) leaves no train video after "
+                             f"{self.hmdb_test_per_class} test and {self.hmdb_unused_per_class} unused")
+        if self.corrupt + self.zero_length > self.kinetics_train_per_class * self.num_motion:
+            raise ValueError(f"corrupt + zero_length ({self.corrupt + self.zero_length}) exceeds the Kinetics train videos")
+        return self
+
+    @property
+    def hmdb_unused_per_class(self) -> int:
+        """Videos per class and split tagged 0 (unused): max(1, round(0.1 · hmdb_per_class))."""
+        return max(1, round(0.1 * self.hmdb_per_class))
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> "SynthParams":
+        """The `SYNTH_TINY` preset (for tests), with ``overrides``."""
+        return cls(**{**SYNTH_TINY, **overrides})
 
 
 class VideoSetParams(Strict):

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from vi2clr.data.encode import encode_video
-from vi2clr.data.synthetic import preset_kwargs, write_synthetic
+from vi2clr.config import SynthParams
+from vi2clr.data.synthetic import write_synthetic
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +26,7 @@ def _one_torch_thread():
 def synth(tmp_path_factory) -> Path:
     """The tiny synthetic data set (all five layouts), seed 0."""
     root = tmp_path_factory.mktemp("synth") / "data"
-    write_synthetic(root, **preset_kwargs("tiny"))
+    write_synthetic(root, SynthParams.tiny())
     return root
 
 
@@ -33,7 +34,7 @@ def synth(tmp_path_factory) -> Path:
 def synth_again(tmp_path_factory) -> Path:
     """A second tiny write with the same seed, elsewhere (for determinism)."""
     root = tmp_path_factory.mktemp("synth_again") / "data"
-    write_synthetic(root, **preset_kwargs("tiny"), workers=1)
+    write_synthetic(root, SynthParams.tiny(), workers=1)
     return root
 
 
@@ -41,7 +42,7 @@ def synth_again(tmp_path_factory) -> Path:
 def synth_bad(tmp_path_factory) -> Path:
     """Tiny Kinetics only, with one truncated and one zero-length train video."""
     root = tmp_path_factory.mktemp("synth_bad") / "data"
-    write_synthetic(root, **preset_kwargs("tiny"), layouts=("kinetics400",), corrupt=1, zero_length=1)
+    write_synthetic(root, SynthParams.tiny(corrupt=1, zero_length=1), layouts=("kinetics400",))
     return root
 
 

@@ -121,7 +121,7 @@ def test_loader_with_workers_gives_the_same_batches_as_without(k400):
         ds.set_epoch(epoch)
         got = [b["video1"] for b in parallel]
         expected = [b["video1"] for b in make_loader(ds, 4, seed=5)]
-        assert len(got) == 2 and all(torch.equal(a, b) for a, b in zip(got, expected)), epoch
+        assert len(got) == len(expected) >= 2 and all(torch.equal(a, b) for a, b in zip(got, expected)), epoch
         first_batches.append(got[0])
     assert not torch.equal(*first_batches)
 

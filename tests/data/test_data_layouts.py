@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vi2clr.config import SynthParams
 from vi2clr.data import video as video_module
 from vi2clr.data.catalog import read_dataset
 from vi2clr.data.index import Index, LayoutError, Sample, probe_index
@@ -18,16 +19,18 @@ from vi2clr.errors import UserError
 
 # ----------------------------------------------------------------------------- Kinetics-400
 
+TINY = SynthParams.tiny()  # what the `synth` fixture wrote
+
 
 def test_kinetics_nested_layout_with_quoted_labels_and_a_missing_video(synth):
     index = read_kinetics400(synth / "kinetics400", split="train")
-    assert len(index) == 4 * 2 and len(index.missing) == 1
+    assert len(index) == TINY.num_motion * TINY.kinetics_train_per_class and len(index.missing) == 1
     assert index.classes == sorted(index.classes) and "spinning, in place" in index.classes
     assert all(index.resolve(s).is_file() for s in index.samples)
     assert all(s.path.startswith(f"train/{s.label_name}/") for s in index.samples)
     assert '"spinning, in place"' in (synth / "kinetics400/annotations/train.csv").read_text()
     val = read_kinetics400(synth / "kinetics400", synth / "kinetics400/annotations/val.csv", "val")
-    assert len(val) == 4 and val.classes == index.classes
+    assert len(val) == TINY.num_motion * TINY.kinetics_val_per_class and val.classes == index.classes
     assert read_kinetics400(synth / "kinetics400", synth / "kinetics400/annotations", "val").digest() == val.digest()
 
 
@@ -127,9 +130,9 @@ def test_imagenet_subset_name_without_class_is_an_error(synth, tmp_path):
 
 def test_voc_multilabel_targets_keep_difficult_distinct(synth):
     index = read_voc2007(synth / "voc2007", "trainval")
-    assert len(index) == 12 and index.classes == sorted(index.classes)  # synthetic class names: sorted
+    assert len(index) == TINY.voc_trainval and index.classes == sorted(index.classes)  # synthetic class names: sorted
     targets = np.array([s.targets for s in index.samples])
-    assert targets.shape == (12, 4) and set(np.unique(targets)) <= {-1, 0, 1}
+    assert targets.shape == (TINY.voc_trainval, TINY.num_appearance) and set(np.unique(targets)) <= {-1, 0, 1}
     assert (targets >= 0).any(axis=1).all()  # every image holds at least one object
     test = np.array([s.targets for s in read_voc2007(synth / "voc2007", "test").samples])
     assert (np.concatenate([targets, test]) == 0).any()  # some small objects are marked difficult

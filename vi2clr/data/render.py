@@ -1,10 +1,15 @@
-"""Vectorised numpy rendering of the synthetic scenes: textured shapes moving over a background.
+"""Vectorised numpy rendering of the synthetic scenes: textured shapes moving over a textured background.
 
 Coordinates are in units of the frame's short side (y in [0, 1], x in [0, W/H] for landscape).
 An object is an *appearance* (shape × texture, plus a small white marker that makes rotation
 visible) with a nuisance colour, following a *track* — per-frame centre, angle and radius ``(T,)``.
 A *motion* class is a family of tracks (slide, rotate, zoom, circle, bounce, ...) with nuisance
 speed, direction, start position, angle and scale, so it is visible only over time.
+
+Two *families* share the code and the layouts but not the classes: ``default`` (the embedded data)
+and ``validation`` (other shapes, textures and motions; for choosing defaults, never for the
+test numbers). Every function takes its knobs as arguments without defaults: the one place that
+sets them is `vi2clr.config.SynthParams`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "FAMILIES",
+    "Family",
     "MOTIONS",
     "SHAPES",
     "TEXTURES",
@@ -23,26 +30,47 @@ __all__ = [
     "motion_track",
     "static_track",
     "random_colour",
-    "palette",
-    "draw_colour",
-    "smooth_background",
+    "textured_background",
+    "lighting_drift",
     "render",
 ]
 
-MOTIONS = (
-    "slide_horizontal", "slide_up", "slide_down", "rotate", "zoom_in",
-    "zoom_out", "circle", "bounce", "shake", "still",
-)  # fmt: skip
-SHAPES = ("disc", "square", "triangle", "cross", "ring", "diamond")
-TEXTURES = ("solid", "stripes", "checker", "dots")
+
+@dataclass(frozen=True)
+class Family:
+    """The class vocabulary of one data family: motion classes (videos), shapes × textures (images)."""
+
+    motions: tuple[str, ...]
+    shapes: tuple[str, ...]
+    textures: tuple[str, ...]
+
+
+FAMILIES: dict[str, Family] = {
+    "default": Family(
+        motions=("slide_horizontal", "slide_up", "slide_down", "rotate", "zoom_in",
+                 "zoom_out", "circle", "bounce", "shake", "still"),
+        shapes=("disc", "square", "triangle", "cross", "ring", "diamond"),
+        textures=("solid", "stripes", "checker", "dots"),
+    ),
+    "validation": Family(
+        motions=("diagonal_down", "diagonal_up", "figure_eight", "spiral_out", "pulse",
+                 "pendulum", "wobble", "hop_sideways", "shake_vertical", "zigzag"),
+        shapes=("star", "hexagon", "ellipse", "crescent", "semicircle", "bowtie"),
+        textures=("plain", "rings", "grid", "diagonals"),
+    ),
+}  # fmt: skip
+MOTIONS = FAMILIES["default"].motions
+SHAPES = FAMILIES["default"].shapes
+TEXTURES = FAMILIES["default"].textures
 
 
 @dataclass(frozen=True)
 class Track:
-    """One object over T frames: appearance id, RGB colour in [0, 1] ``(3,)``, and ``(T,)`` arrays
-    ``cx``, ``cy`` (centre), ``angle`` (radians), ``radius`` (short-side units)."""
+    """One object over T frames: shape and texture names, RGB colour in [0, 1] ``(3,)``, and ``(T,)``
+    arrays ``cx``, ``cy`` (centre), ``angle`` (radians), ``radius`` (short-side units)."""
 
-    appearance: int
+    shape: str
+    texture: str
     colour: np.ndarray
     cx: np.ndarray
     cy: np.ndarray
@@ -50,82 +78,100 @@ class Track:
     radius: np.ndarray
 
 
-def appearance_parts(appearance: int) -> tuple[str, str]:
-    """(shape, texture) of an appearance id; distinct for ids < len(SHAPES) * len(TEXTURES)."""
-    n_shapes, n_tex = len(SHAPES), len(TEXTURES)
+def appearance_parts(appearance: int, family: str) -> tuple[str, str]:
+    """(shape, texture) of an appearance id; distinct for ids < len(shapes) * len(textures)."""
+    f = FAMILIES[family]
+    n_shapes, n_tex = len(f.shapes), len(f.textures)
     if not 0 <= appearance < n_shapes * n_tex:
         raise ValueError(f"appearance must be in 0..{n_shapes * n_tex - 1}, got {appearance}")
     q, r = divmod(appearance, n_shapes)
-    return SHAPES[r], TEXTURES[(r + q) % n_tex]
+    return f.shapes[r], f.textures[(r + q) % n_tex]
 
 
-def appearance_names(n: int) -> list[str]:
+def appearance_names(n: int, family: str) -> list[str]:
     """``shape_texture`` names of appearance ids 0..n-1."""
-    return ["_".join(appearance_parts(a)) for a in range(n)]
+    return ["_".join(appearance_parts(a, family)) for a in range(n)]
 
 
-def random_colour(rng: np.random.Generator) -> np.ndarray:
-    """A saturated, bright RGB colour ``(3,)`` in [0, 1] (random hue)."""
-    h, s, v = rng.uniform(0, 1), rng.uniform(0.55, 1.0), rng.uniform(0.8, 1.0)
-    k = (np.array([5.0, 3.0, 1.0]) + h * 6) % 6
+def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """HSV in [0, 1] ``(...)`` → RGB ``(..., 3)``: c = v − v·s·clip(min(k, 4 − k), 0, 1), k = (n + 6h) mod 6, n = 5, 3, 1."""
+    k = (np.array([5.0, 3.0, 1.0]) + np.asarray(h)[..., None] * 6) % 6
+    v, s = np.asarray(v)[..., None], np.asarray(s)[..., None]
     return v - v * s * np.clip(np.minimum(k, 4 - k), 0, 1)
 
 
-def palette(size: int) -> np.ndarray:
-    """``size`` fixed saturated colours ``(size, 3)`` (evenly spaced hues), shared by all classes."""
-    h = (np.arange(size) + 0.5) / size
-    k = (np.array([5.0, 3.0, 1.0])[None, :] + h[:, None] * 6) % 6
-    return 0.95 - 0.95 * 0.8 * np.clip(np.minimum(k, 4 - k), 0, 1)
+def random_colour(rng: np.random.Generator) -> np.ndarray:
+    """An object colour ``(3,)`` from the full palette: hue, saturation ~ U(0, 1), value ~ U(0.3, 1)."""
+    return _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.3, 1.0))
 
 
-def draw_colour(rng: np.random.Generator, palette_size: int = 0) -> np.ndarray:
-    """An object colour ``(3,)``: `random_colour` if ``palette_size`` is 0, else one of `palette`."""
-    if palette_size <= 0:
-        return random_colour(rng)
-    return palette(palette_size)[int(rng.integers(0, palette_size))]
+def _interpolation_matrix(n: int, cells: int) -> np.ndarray:
+    """Bilinear upsampling of ``cells + 1`` grid points to ``n`` samples as a matrix ``(n, cells + 1)``."""
+    y = np.linspace(0, cells, n)
+    y0 = np.minimum(y.astype(int), cells - 1)
+    m = np.zeros((n, cells + 1), np.float32)
+    m[np.arange(n), y0] = 1 - (y - y0)
+    m[np.arange(n), y0 + 1] = y - y0
+    return m
 
 
-def smooth_background(
-    rng: np.random.Generator, h: int, w: int, cells: int = 4, contrast: float = 1.0, palette_size: int = 0
-) -> np.ndarray:
-    """Dim, low-saturation smooth noise ``(h, w, 3)`` in [0, 1]: a random grid bilinearly upsampled.
+def _value_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels: int) -> np.ndarray:
+    """Smooth noise ``(h, w, channels)`` in [−1, 1]: a U(−1, 1) grid of ``cells`` rows bilinearly upsampled,
+    as Wy · grid · Wxᵀ with the interpolation matrices (separable, so two small matrix products)."""
+    cells_x = int(np.ceil(cells * w / h))
+    grid = rng.uniform(-1, 1, size=(cells + 1, cells_x + 1, channels)).astype(np.float32)
+    out = _interpolation_matrix(h, cells) @ grid.transpose(2, 0, 1) @ _interpolation_matrix(w, cells_x).T  # (c, h, w)
+    return out.transpose(1, 2, 0)
 
-    ``contrast`` scales the grid's variation around its base colour (1 = ±0.12 grey, ±0.04 per
-    channel); with ``palette_size`` > 0 the base is a dim tint of one of the `palette` colours
-    (so many videos of every class share it), else a random dim colour.
+
+def textured_background(rng: np.random.Generator, h: int, w: int, contrast: float) -> np.ndarray:
+    """A per-video textured background ``(h, w, 3)`` in [0, 1].
+
+    base (random hue, saturation U(0, 1), value U(0.2, 0.8)) + contrast · (0.25 · coarse colour
+    noise (4 cells) + 0.25 · fine grey noise (cells ≈ h / 5) + 0.15 · stripes of random period and
+    orientation), clipped. ``contrast`` 1 spans about ±0.5 grey levels of the unit range.
     """
-    gh, gw = cells + 1, int(np.ceil(cells * w / h)) + 1
-    if palette_size > 0:
-        base = 0.18 + 0.22 * palette(palette_size)[int(rng.integers(0, palette_size))]
-    else:
-        base = rng.uniform(0.15, 0.45, size=3)
-    grid = base + contrast * (rng.uniform(-0.12, 0.12, size=(gh, gw, 1)) + rng.uniform(-0.04, 0.04, size=(gh, gw, 3)))
-    y = np.linspace(0, gh - 1, h)
-    x = np.linspace(0, gw - 1, w)
-    y0, x0 = np.minimum(y.astype(int), gh - 2), np.minimum(x.astype(int), gw - 2)
-    fy, fx = (y - y0)[:, None, None], (x - x0)[None, :, None]
-    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
-    bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
-    return np.clip(top * (1 - fy) + bottom * fy, 0, 1)
+    base = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.2, 0.8)).astype(np.float32)
+    coarse = _value_noise(rng, h, w, 4, 3)
+    fine = _value_noise(rng, h, w, max(4, h // 5), 1)
+    theta, period, phase = rng.uniform(0, np.pi), rng.uniform(0.08, 0.25), rng.uniform(0, 2 * np.pi)
+    ys, xs = (np.arange(h, dtype=np.float32) / min(h, w))[:, None], (np.arange(w, dtype=np.float32) / min(h, w))[None, :]
+    stripes = np.sin(np.float32(2 * np.pi / period) * (xs * np.float32(np.cos(theta)) + ys * np.float32(np.sin(theta)))
+                     + np.float32(phase))[..., None]
+    return np.clip(base + np.float32(contrast) * (0.25 * coarse + 0.25 * fine + 0.15 * stripes), 0, 1)
+
+
+def lighting_drift(rng: np.random.Generator, num_frames: int, drift: float) -> tuple[np.ndarray, np.ndarray]:
+    """Global lighting over a clip: gain and offset ``(T,)``, each a linear ramp between two draws.
+
+    gain_t = g0 + (g1 − g0)·t/(T−1), g ~ U(1 − drift, 1 + drift); offset likewise with U(−drift/2,
+    drift/2). `render` maps a pixel x to (x − 0.5)·gain_t + 0.5 + offset_t (contrast and brightness).
+    For one frame (an image) this is one random global contrast and brightness.
+    """
+    tau = np.linspace(0.0, 1.0, num_frames) if num_frames > 1 else np.zeros(1)
+    g0, g1 = rng.uniform(1 - drift, 1 + drift, size=2)
+    b0, b1 = rng.uniform(-drift / 2, drift / 2, size=2)
+    return g0 + (g1 - g0) * tau, b0 + (b1 - b0) * tau
 
 
 def motion_track(
+    family: str,
     motion: int,
+    shape_texture: tuple[str, str],
+    colour: np.ndarray,
     num_frames: int,
     aspect: float,
-    appearance: int,
     rng: np.random.Generator,
-    radius_range: tuple[float, float] = (0.25, 0.35),
-    speed_scale: float = 1.0,
-    palette_size: int = 0,
+    radius_range: tuple[float, float],
+    speed_scale: float,
 ) -> Track:
-    """A random track of motion class ``motion`` (index into MOTIONS) over ``num_frames`` frames.
+    """A random track of motion class ``motion`` (index into the family's motions) over ``num_frames``.
 
-    ``radius_range``: range of the object's start radius (short-side units); ``speed_scale`` multiplies
-    the nuisance speed (how far it moves / turns / grows over the clip); ``palette_size``: see
-    `draw_colour`.
+    ``rng`` draws only the geometry (speed, direction, start radius, angle and place);
+    ``radius_range``: the start radius (short-side units); ``speed_scale`` multiplies the nuisance
+    speed (how far the object moves / turns / grows over the clip).
     """
-    name = MOTIONS[motion]
+    name = FAMILIES[family].motions[motion]
     tau = np.linspace(0.0, 1.0, num_frames)
     speed = rng.uniform(0.75, 1.25) * speed_scale
     sign = rng.choice([-1.0, 1.0])
@@ -134,6 +180,7 @@ def motion_track(
     cx0, cy0 = aspect / 2 + rng.uniform(-0.1, 0.1) * aspect, 0.5 + rng.uniform(-0.08, 0.08)
     one = np.ones(num_frames)
     cx, cy, angle, radius = cx0 * one, cy0 * one, theta0 * one, r0 * one
+    # default family
     if name == "slide_horizontal":
         cx = cx0 + sign * speed * 0.45 * aspect * (tau - 0.5)
     elif name == "slide_up":
@@ -153,15 +200,40 @@ def motion_track(
         cy = 0.75 - 0.45 * np.abs(np.sin(2 * np.pi * speed * tau))
     elif name == "shake":
         cx = cx0 + 0.12 * np.sin(2 * np.pi * 3 * speed * tau + theta0)
-    return Track(appearance, draw_colour(rng, palette_size), cx, cy, angle, radius)
+    # validation family
+    elif name in ("diagonal_down", "diagonal_up"):
+        cx = cx0 + sign * speed * 0.3 * aspect * (tau - 0.5)
+        cy = cy0 + (1 if name == "diagonal_down" else -1) * speed * 0.35 * (tau - 0.5)
+    elif name == "figure_eight":
+        phase = 2 * np.pi * 0.6 * speed * tau + theta0
+        cx, cy = cx0 + sign * 0.25 * np.sin(phase), cy0 + 0.12 * np.sin(2 * phase)
+    elif name == "spiral_out":
+        phase = theta0 + sign * 2 * np.pi * 0.8 * speed * tau
+        cx, cy = cx0 + 0.25 * tau * np.cos(phase), cy0 + 0.25 * tau * np.sin(phase)
+    elif name == "pulse":
+        radius = r0 * (0.75 + 0.3 * np.sin(2 * np.pi * 1.5 * speed * tau + theta0))
+    elif name == "pendulum":
+        swing = 0.6 * np.sin(2 * np.pi * speed * tau + theta0)
+        cx, cy = cx0 + 0.35 * np.sin(swing), cy0 + 0.1 + 0.35 * (np.cos(swing) - 1)
+        angle = theta0 + swing
+    elif name == "wobble":
+        angle = theta0 + 0.7 * np.sin(2 * np.pi * 2 * speed * tau)
+    elif name == "hop_sideways":
+        cx = cx0 + sign * speed * 0.4 * aspect * (tau - 0.5)
+        cy = 0.65 - 0.3 * np.abs(np.sin(2 * np.pi * 1.5 * speed * tau))
+    elif name == "shake_vertical":
+        cy = cy0 + 0.1 * np.sin(2 * np.pi * 3 * speed * tau + theta0)
+    elif name == "zigzag":
+        tri = 2 * np.abs((2 * speed * tau + theta0 / (2 * np.pi)) % 1 - 0.5) - 0.5
+        cx, cy = cx0 + sign * speed * 0.4 * aspect * (tau - 0.5), cy0 + 0.25 * tri
+    return Track(*shape_texture, colour, cx, cy, angle, radius)
 
 
-def static_track(
-    appearance: int, cx: float, cy: float, radius: float, rng: np.random.Generator, palette_size: int = 0
-) -> Track:
-    """A one-frame object (for images) at a given place and size, random angle and colour."""
+def static_track(shape_texture: tuple[str, str], colour: np.ndarray, cx: float, cy: float, radius: float,
+                 rng: np.random.Generator) -> Track:
+    """A one-frame object (for images) at a given place and size, with a random angle."""
     a = np.array([rng.uniform(0, 2 * np.pi)])
-    return Track(appearance, draw_colour(rng, palette_size), np.array([cx]), np.array([cy]), a, np.array([radius]))
+    return Track(*shape_texture, colour, np.array([cx]), np.array([cy]), a, np.array([radius]))
 
 
 def _shape_distance(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -180,12 +252,25 @@ def _shape_distance(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.abs(np.hypot(u, v) - 0.7) - 0.25
     if shape == "diamond":
         return (np.abs(u) + np.abs(v)) / np.sqrt(2) - 0.68
+    if shape == "star":  # 5 points: radius 0.55 + 0.4 cos(5 θ)
+        return (np.hypot(u, v) - 0.55 - 0.4 * np.cos(5 * np.arctan2(v, u))) * 0.6
+    if shape == "hexagon":
+        angles = np.deg2rad(np.arange(0, 360, 60.0))
+        return np.max([u * np.cos(a) + v * np.sin(a) for a in angles], axis=0) - 0.8
+    if shape == "ellipse":
+        return (np.hypot(u, v / 0.5) - 0.95) * 0.5
+    if shape == "crescent":
+        return np.maximum(np.hypot(u, v) - 0.95, 0.7 - np.hypot(u - 0.45, v))
+    if shape == "semicircle":
+        return np.maximum(np.hypot(u, v) - 0.95, -v - 0.1)
+    if shape == "bowtie":
+        return np.maximum(np.abs(v) - 0.85 * np.abs(u) - 0.1, np.abs(u) - 0.9)
     raise ValueError(f"unknown shape {shape!r}")
 
 
 def _texture(texture: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """1 where the object shows its main colour, 0 where its dark second colour."""
-    if texture == "solid":
+    if texture in ("solid", "plain"):
         return np.ones_like(u)
     if texture == "stripes":
         return (np.sin(u * 2.2 * np.pi) > 0).astype(u.dtype)
@@ -194,45 +279,64 @@ def _texture(texture: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if texture == "dots":
         fu, fv = (u / 0.6) % 1 - 0.5, (v / 0.6) % 1 - 0.5
         return (np.hypot(fu, fv) > 0.3).astype(u.dtype)
+    if texture == "rings":
+        return (np.sin(np.hypot(u, v) * 3.0 * np.pi) > 0).astype(u.dtype)
+    if texture == "grid":
+        return ((np.abs((u / 0.5) % 1 - 0.5) > 0.15) & (np.abs((v / 0.5) % 1 - 0.5) > 0.15)).astype(u.dtype)
+    if texture == "diagonals":
+        return (np.sin((u + v) * 2.0 * np.pi) > 0).astype(u.dtype)
     raise ValueError(f"unknown texture {texture!r}")
 
 
-def render(height: int, width: int, background: np.ndarray, tracks: list[Track]) -> np.ndarray:
-    """Composite ``tracks`` (in order) over ``background`` ``(H, W, 3)`` → uint8 ``(T, H, W, 3)``.
+def render(
+    height: int,
+    width: int,
+    background: np.ndarray,
+    tracks: list[Track],
+    lighting: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Composite ``tracks`` (in order) over ``background`` ``(H, W, 3)``, light it → uint8 ``(T, H, W, 3)``.
 
     Each object is computed only inside a square window around it that moves with it (arrays
-    ``(T, win, win)``), then written into a padded canvas by fancy indexing. Edges are
-    anti-aliased: alpha = clip(0.5 − d·r·short, 0, 1) with d the shape distance.
+    ``(T, win, win)``), then blended frame by frame into a canvas padded on each side just enough
+    that every window lies inside it (never clipped indices: repeated indices in a fancy-index
+    write leave the result to numpy's iteration order, which made files depend on the process).
+    Edges are anti-aliased: alpha = clip(0.5 − d·r·short, 0, 1) with d the shape distance; a pixel
+    becomes p + alpha·(fill − p). ``lighting`` = (gain, offset) ``(T,)`` from `lighting_drift`:
+    x → (x − 0.5)·gain + 0.5 + offset.
     """
     short = min(height, width)
-    num_frames = len(tracks[0].cx) if tracks else 1
+    num_frames = len(tracks[0].cx) if tracks else len(lighting[0])
     half = max([int(np.ceil(float(tr.radius.max()) * short)) + 2 for tr in tracks] + [1])
     win = 2 * half
-    canvas = np.zeros((num_frames, height + 2 * win, width + 2 * win, 3), np.float32)
-    canvas[:, win : win + height, win : win + width] = background.astype(np.float32)
-    frame_ids = np.arange(num_frames)[:, None, None]
+    origins = [(np.floor(tr.cx * short).astype(int) - half, np.floor(tr.cy * short).astype(int) - half)
+               for tr in tracks]
+    left = max([0] + [int(-ox.min()) for ox, _ in origins])
+    right = max([0] + [int(ox.max()) + win - width for ox, _ in origins])
+    top = max([0] + [int(-oy.min()) for _, oy in origins])
+    bottom = max([0] + [int(oy.max()) + win - height for _, oy in origins])
+    canvas = np.empty((num_frames, top + height + bottom, left + width + right, 3), np.float32)
+    canvas[:] = np.pad(background.astype(np.float32), ((top, bottom), (left, right), (0, 0)))
     offsets = np.arange(win)
-    for tr in tracks:
-        # integer window origin per frame (in padded canvas pixels), then pixel centres in short-side units
-        ox = np.floor(tr.cx * short).astype(int) - half + win
-        oy = np.floor(tr.cy * short).astype(int) - half + win
-        cols, rows = ox[:, None] + offsets, oy[:, None] + offsets  # (T, win)
-        xs = ((cols - win + 0.5) / short).astype(np.float32)[:, None, :]
-        ys = ((rows - win + 0.5) / short).astype(np.float32)[:, :, None]
+    for tr, (ox, oy) in zip(tracks, origins):
+        cols, rows = ox[:, None] + offsets, oy[:, None] + offsets  # (T, win), image pixels
+        xs = ((cols + 0.5) / short).astype(np.float32)[:, None, :]
+        ys = ((rows + 0.5) / short).astype(np.float32)[:, :, None]
         dx, dy = xs - tr.cx[:, None, None].astype(np.float32), ys - tr.cy[:, None, None].astype(np.float32)
         c = np.cos(tr.angle).astype(np.float32)[:, None, None]
         s = np.sin(tr.angle).astype(np.float32)[:, None, None]
         r = tr.radius.astype(np.float32)[:, None, None]
         u, v = (c * dx + s * dy) / r, (-s * dx + c * dy) / r
-        shape, texture = appearance_parts(tr.appearance)
-        alpha = np.clip(0.5 - _shape_distance(shape, u, v) * r * short, 0.0, 1.0)[..., None]
-        tex = _texture(texture, u, v)[..., None]
+        alpha = np.clip(0.5 - _shape_distance(tr.shape, u, v) * r * short, 0.0, 1.0)[..., None]
+        tex = _texture(tr.texture, u, v)[..., None]
         colour = tr.colour.astype(np.float32)
         fill = tex * colour + (1 - tex) * (0.3 * colour)
         fill = np.where((np.hypot(u - 0.55, v) < 0.17)[..., None], np.float32(0.97), fill)
-        rr = np.clip(rows, 0, canvas.shape[1] - 1)[:, :, None]
-        cc = np.clip(cols, 0, canvas.shape[2] - 1)[:, None, :]
-        patch = canvas[frame_ids, rr, cc]
-        canvas[frame_ids, rr, cc] = patch * (1 - alpha) + alpha * fill
-    out = canvas[:, win : win + height, win : win + width]
-    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+        for t in range(num_frames):  # a basic-slicing view per frame: faster than one fancy-index scatter
+            y0, x0 = oy[t] + top, ox[t] + left
+            view = canvas[t, y0 : y0 + win, x0 : x0 + win]
+            view += alpha[t] * (fill[t] - view)
+    out = canvas[:, top : top + height, left : left + width]
+    gain, offset = (np.asarray(x, np.float32)[:, None, None, None] for x in lighting)
+    out = out * (255 * gain) + (255 * (0.5 - 0.5 * gain + offset))  # 255 · ((x − 0.5)·gain + 0.5 + offset)
+    return np.clip(np.rint(out, out=out), 0, 255, out=out).astype(np.uint8)
