@@ -119,7 +119,7 @@ def run(impl: str, data: Path, threads: int, tmp: Path, extra: list[str] | None 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="5000,20000,50000,100000,200000", help="comma-separated N")
+    ap.add_argument("--sizes", default="5000,20000,50000,100000,250000", help="comma-separated N")
     ap.add_argument("--reference-max", type=int, default=20000, help="largest N run with finch-clust")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (ours) / BLAS is left as is (reference)")
     ap.add_argument("--seed", type=int, default=0)

@@ -25,7 +25,7 @@ from vi2clr.train.distributed import gather_rows
 class ClusterState:
     """Result of one clustering pass. ``assignments`` (N,) long, −1 for items left out of
     clustering (undecodable); ``centroids`` (K, D) unit rows;
-    ``phi`` (K,) concentrations with mean τ. ``centroids is None`` marks instance discrimination
+    ``phi`` (K,) concentrations (mean τ for ``pcl``). ``centroids is None`` marks instance discrimination
     (warm-up): every sample is its own cluster and CenterNCE is off."""
 
     assignments: torch.Tensor
