@@ -44,6 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components as scipy_components
+from sklearn.utils.extmath import row_norms
 
 from vi2clr.clustering.components import connected_components
 from vi2clr.clustering.neighbours import cosine_first_neighbours
@@ -99,10 +100,15 @@ def _as_float32(x: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def _normalize(x: torch.Tensor) -> torch.Tensor:
-    """Rows divided by their L2 norm in ``x``'s dtype (zero rows stay zero), as scikit-learn's
-    ``normalize`` up to the last bit of the norm."""
-    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-    return x / torch.where(norms == 0, torch.ones_like(norms), norms)
+    """Rows divided by their L2 norm, bit-identical to scikit-learn's ``normalize``.
+
+    The (N,) norms come from scikit-learn's ``row_norms`` on the host (its float32 summation
+    order cannot be reproduced by a torch reduction, and a last-bit difference in a norm can
+    flip a first-neighbour near-tie: it did once at N = 100k); the O(N·D) division runs on x's
+    device. Norms below 10·eps become 1, as in ``normalize``."""
+    norms = row_norms(x.cpu().numpy())
+    norms[norms < 10 * np.finfo(norms.dtype).eps] = 1.0
+    return x / torch.from_numpy(norms).to(x.device)[:, None]
 
 
 def _cluster_means(data: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
