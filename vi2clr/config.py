@@ -213,6 +213,13 @@ class ClusteringParams(Strict):
     spherical: bool = True
     group_size: int = Field(4, ge=1, description="M: samples of one cluster per batch group")
     warmup_epochs: int = Field(0, ge=0, description="instance discrimination epochs before the first clustering")
+    concentration: Literal["pcl", "shared", "pcl_bounded"] = Field(
+        "pcl", description="φ of CenterNCE: pcl = Eq. 3 with PCL's φ; shared = τ for all; pcl_bounded = pcl clipped to [τ/r, rτ]")
+    concentration_bound: float = Field(2.0, ge=1, description="r of pcl_bounded")
+    kmeans_impl: Literal["torch", "sklearn"] = Field(
+        "torch", description="torch: on the training device (vi2clr.clustering.kmeans_torch); sklearn: host reference")
+    kmeans_n_init: int = Field(3, ge=1, description="K-means restarts; the lowest inertia wins")
+    kmeans_max_iter: int = Field(100, ge=1)
 
 
 class AugmentParams(Strict):

@@ -92,10 +92,13 @@ def test_sampler_batches_are_groups_of_one_cluster():
     batches = epoch_batches(sampler, 0)
     assert len(batches) == len(sampler) > 0
     for batch in batches:
-        assert len(batch) == 12
+        assert len(batch) == 12 == len(set(batch))  # never the same item (a bit-identical view) twice
         for g in range(3):
             group = batch[4 * g : 4 * g + 4]
-            assert len({int(a[i]) for i in group}) == 1
+            ids, counts = np.unique(a[group], return_counts=True)
+            if len(ids) > 1:  # only when the group's cluster has no member left outside the batch
+                major = ids[counts.argmax()]
+                assert set(np.flatnonzero(a == major)) <= set(batch)
     # each sample at most once, apart from the padding of the last group of each cluster
     seen = np.concatenate(batches)
     assert len(seen) - len(np.unique(seen)) <= 3 * 17
@@ -139,7 +142,7 @@ def test_sampler_len_matches_iteration_and_rejects_bad_sizes():
     with pytest.raises(ValueError, match="multiple of group_size"):
         ClusterAwareBatchSampler(a, 10, 4)
     with pytest.raises(ValueError, match="not enough for one batch"):
-        ClusterAwareBatchSampler(np.zeros(3, dtype=int), 8, 4)
+        ClusterAwareBatchSampler(np.zeros(12, dtype=int), 8, 4, num_replicas=2)
 
 
 # ---------------------------------------------------------------- diagnostics
@@ -154,3 +157,37 @@ def test_cluster_diagnostics():
     assert d["class_purity"] == pytest.approx(5 / 6)
     perfect = cluster_diagnostics(y, {"class": y})
     assert perfect["class_nmi"] == pytest.approx(1.0) and perfect["class_ari"] == pytest.approx(1.0)
+
+
+def test_sampler_never_repeats_an_item_in_a_batch_even_with_small_clusters():
+    # many singletons and clusters smaller than M: the old padding repeated them
+    a = np.concatenate([np.arange(30), np.repeat(np.arange(30, 40), 3), np.repeat([40, 41], 9)])
+    for drop_last in (True, False):
+        for reps, rank in ((1, 0), (2, 1)):
+            s = ClusterAwareBatchSampler(a, 8, 4, num_replicas=reps, rank=rank, seed=5, drop_last=drop_last)
+            for epoch in range(4):
+                batches = epoch_batches(s, epoch)
+                assert len(batches) == len(s)
+                for batch in batches:
+                    assert len(batch) == 8 == len(set(batch))
+    # groups of the big clusters (9 members ≥ M) are still one cluster each
+    s = ClusterAwareBatchSampler(a, 8, 4, seed=5)
+    big = {i for i in range(len(a)) if a[i] >= 40}
+    for batch in epoch_batches(s, 0):
+        for g in (batch[:4], batch[4:]):
+            if set(g) <= big:
+                assert len({int(a[i]) for i in g}) == 1
+
+
+def test_sampler_never_draws_excluded_items():
+    a = make_assignments(seed=6, n=120, k=9)
+    bad = np.array([3, 17, 50, 51, 99])
+    a[bad] = -1  # undecodable: left out of clustering
+    for drop_last in (True, False):
+        s = ClusterAwareBatchSampler(a, 8, 4, seed=1, drop_last=drop_last)
+        drawn = np.concatenate(epoch_batches(s, 0) + epoch_batches(s, 1))
+        assert not np.isin(drawn, bad).any()
+    s = ClusterAwareBatchSampler(a, 8, 4, drop_last=False)
+    assert set(np.concatenate(epoch_batches(s, 0)).tolist()) == set(range(120)) - set(bad.tolist())
+    with pytest.raises(ValueError, match="exceeds the 2 clustered items"):
+        ClusterAwareBatchSampler(np.array([0, 0, -1, -1]), 4, 2)

@@ -43,9 +43,10 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.sparse.csgraph import connected_components
-from sklearn.preprocessing import normalize
+from scipy.sparse.csgraph import connected_components as scipy_components
+from sklearn.utils.extmath import row_norms
 
+from vi2clr.clustering.components import connected_components
 from vi2clr.clustering.neighbours import cosine_first_neighbours
 
 StopRule = Literal["finch-clust", "original"]
@@ -98,18 +99,37 @@ def _as_float32(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x
 
 
-def _cluster_means(data: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """``(K, D)`` float64 means: float32 sums in sample order, divided by the counts in float64."""
-    n = data.shape[0]
-    member = sp.csr_matrix((np.ones(n, dtype=np.float32), (labels, np.arange(n))), shape=(k, n))
-    counts = np.bincount(labels, minlength=k)
-    return (member @ data) / counts[:, None]
+def _normalize(x: torch.Tensor) -> torch.Tensor:
+    """Rows divided by their L2 norm, bit-identical to scikit-learn's ``normalize``.
+
+    The (N,) norms come from scikit-learn's ``row_norms`` on the host (its float32 summation
+    order cannot be reproduced by a torch reduction, and a last-bit difference in a norm can
+    flip a first-neighbour near-tie: it did once at N = 100k); the O(N·D) division runs on x's
+    device. Norms below 10·eps become 1, as in ``normalize``."""
+    norms = row_norms(x.cpu().numpy())
+    norms[norms < 10 * np.finfo(norms.dtype).eps] = 1.0
+    return x / torch.from_numpy(norms).to(x.device)[:, None]
 
 
-def _components(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, int]:
-    graph = sp.csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
-    k, labels = connected_components(graph, directed=True, connection="weak", return_labels=True)
-    return labels.astype(np.int64), int(k)
+def _cluster_means(data: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """``(K, D)`` float64 means: float32 sums in sample order (``index_add_``), divided by the
+    counts in float64. (On CUDA ``index_add_`` adds in no fixed order: last-bit differences.)"""
+    sums = torch.zeros(k, data.shape[1], dtype=data.dtype, device=data.device).index_add_(0, labels, data)
+    counts = torch.bincount(labels, minlength=k).to(torch.float64)
+    return sums.to(torch.float64) / counts[:, None]
+
+
+def _components(n: int, rows: torch.Tensor, cols: torch.Tensor, on_host: bool) -> tuple[torch.Tensor, int]:
+    """Weak components of the link graph; labels numbered by smallest member (scipy's order).
+
+    ``on_host``: scipy ``connected_components`` (the reference); else the torch routine
+    :func:`~vi2clr.clustering.components.connected_components` on the links' device."""
+    if not on_host:
+        return connected_components(n, rows, cols)
+    r, c = rows.cpu().numpy(), cols.cpu().numpy()
+    graph = sp.csr_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
+    k, labels = scipy_components(graph, directed=True, connection="weak", return_labels=True)
+    return torch.from_numpy(labels.astype(np.int64)).to(rows.device), int(k)
 
 
 def _sibling_pairs(kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,39 +149,41 @@ def _sibling_pairs(kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(rows), np.concatenate(cols)
 
 
-def _pair_distances(x: torch.Tensor, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+def _pair_distances(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
+    """d(a_e, b_e) = clamp(1 − x_a·x_b, 0, 2) rounded to float32, ``(E,)`` on x's device."""
     out = []
     for s in range(0, len(a), chunk):
-        ia = torch.from_numpy(a[s : s + chunk]).to(x.device)
-        ib = torch.from_numpy(b[s : s + chunk]).to(x.device)
+        ia, ib = a[s : s + chunk].to(x.device), b[s : s + chunk].to(x.device)
         dot = (x[ia] * x[ib]).sum(dim=1)
-        out.append(torch.rsub(dot, 1.0).clamp_(0.0, 2.0).to(torch.float32).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+        out.append(torch.rsub(dot, 1.0).clamp_(0.0, 2.0).to(torch.float32))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float32, device=x.device)
 
 
 def _weighted_links(
-    x: torch.Tensor, kappa: np.ndarray, dist: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Links of the first-neighbour adjacency with their weighted distance w·d."""
+    x: torch.Tensor, kappa: torch.Tensor, dist: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Links of the first-neighbour adjacency with their weighted distance w·d (on x's device)."""
     n = len(kappa)
-    mutual = kappa[kappa] == np.arange(n)
-    sa, sb = _sibling_pairs(kappa)
-    rows = np.concatenate([np.arange(n), sa])
-    cols = np.concatenate([kappa, sb])
-    wd = np.concatenate([dist * np.where(mutual, 2.0, 1.0).astype(np.float32), _pair_distances(x, sa, sb)])
+    ar = torch.arange(n, device=kappa.device)
+    mutual = kappa[kappa] == ar
+    sa, sb = (torch.from_numpy(v).to(kappa.device) for v in _sibling_pairs(kappa.cpu().numpy()))
+    rows = torch.cat([ar, sa])
+    cols = torch.cat([kappa, sb])
+    w = torch.where(mutual, 2.0, 1.0).to(torch.float32)
+    wd = torch.cat([dist * w, _pair_distances(x, sa, sb)])
     return rows, cols, wd
 
 
 def _level(
-    points: np.ndarray, kappa: np.ndarray | None, chunk_size: int | None, device: torch.device
-) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """Normalise ``points`` (as scikit-learn does) and find first neighbours unless given."""
-    xn = torch.from_numpy(normalize(points, copy=True)).to(device)
+    points: torch.Tensor, kappa: torch.Tensor | None, chunk_size: int | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalise ``points`` and find their first neighbours unless given (all on points' device)."""
+    xn = _normalize(points)
     if kappa is not None:
-        dist = _pair_distances(xn, np.arange(len(kappa)), kappa)
+        dist = _pair_distances(xn, torch.arange(len(kappa), device=xn.device), kappa)
         return xn, kappa, dist
     k, d = cosine_first_neighbours(xn, chunk_size)
-    return xn, k.cpu().numpy(), d.cpu().numpy()
+    return xn, k, d
 
 
 def finch(
@@ -185,7 +207,12 @@ def finch(
             recomputes the first neighbours of the cluster means.
         first_neighbours: precomputed level-0 first neighbours ``(N,)`` (skips the search).
         chunk_size: tile edge of the blockwise neighbour search (memory O(N·D + chunk²)).
-        device: torch device for the neighbour search (e.g. ``"cuda"``); default CPU.
+        device: None (default) runs the reference path: torch ops on the CPU for the search
+            and the means, scipy for the components. A device (``"cpu"``, ``"cuda"``, …) runs
+            every step as torch ops on it, components included
+            (:mod:`~vi2clr.clustering.components`); on ``"cpu"`` the partitions are
+            bit-identical to the reference; on CUDA they can differ only at first-neighbour
+            near-ties at the float32 rounding level (different summation orders).
         stop_rule: ``"finch-clust"`` or ``"original"`` (module docstring).
         distance_pruning: remove links longer than the level-0 threshold (module docstring).
         verbose: print the clusters per level.
@@ -197,76 +224,82 @@ def finch(
         raise ValueError(f"stop_rule must be 'finch-clust' or 'original', got {stop_rule!r}")
     if req_clust is not None and (int(req_clust) != req_clust or req_clust < 1):
         raise ValueError(f"req_clust must be a positive integer, got {req_clust!r}")
-    data = _as_float32(x)
-    n = data.shape[0]
-    dev = torch.device(device) if device is not None else torch.device("cpu")
+    data_np = _as_float32(x)
+    n = data_np.shape[0]
+    on_host = device is None
+    dev = torch.device("cpu") if device is None else torch.device(device)
     if first_neighbours is not None:
         first_neighbours = np.asarray(first_neighbours, dtype=np.int64).reshape(-1)
         if first_neighbours.shape != (n,) or first_neighbours.min() < 0 or first_neighbours.max() >= n:
             raise ValueError(f"first_neighbours must be (N,) = ({n},) indices in [0, {n})")
         if (first_neighbours == np.arange(n)).any():
             raise ValueError("first_neighbours must not point a sample at itself")
+    data = torch.from_numpy(data_np).to(dev)
+    given = None if first_neighbours is None else torch.from_numpy(first_neighbours).to(dev)
 
-    xn, kappa0, dist0 = _level(data, first_neighbours, chunk_size, dev)
-    labels, k = _components(n, np.arange(n), kappa0)
-    threshold = None
-    if distance_pruning:
-        _, _, wd = _weighted_links(xn, kappa0, dist0)
-        threshold = float(wd.max())
-    del xn
-    columns, num_clusters = [labels], [k]
-    if verbose:
-        print(f"FINCH level 0: {k} clusters")
-
-    while num_clusters[-1] > 1:
-        prev = num_clusters[-1]
-        means = _cluster_means(data, columns[-1], prev)
-        xm, kappa, dist = _level(means, None, chunk_size, dev)
-        if threshold is None:
-            u, k = _components(prev, np.arange(prev), kappa)
-        else:
-            rows, cols, wd = _weighted_links(xm, kappa, dist)
-            keep = wd <= threshold
-            u, k = _components(prev, rows[keep], cols[keep])
-        merged = prev - k
-        if k == 1 or merged < (2 if stop_rule == "finch-clust" else 1):
-            break
-        columns.append(u[columns[-1]])
-        num_clusters.append(k)
+    with torch.no_grad():
+        xn, kappa0, dist0 = _level(data, given, chunk_size)
+        arange = torch.arange(n, device=dev)
+        labels, k = _components(n, arange, kappa0, on_host)
+        threshold = None
+        if distance_pruning:
+            _, _, wd = _weighted_links(xn, kappa0, dist0)
+            threshold = float(wd.max())
+        del xn
+        columns, num_clusters = [labels], [k]
         if verbose:
-            print(f"FINCH level {len(num_clusters) - 1}: {k} clusters")
-        if stop_rule == "original" and merged == 1:
-            break
+            print(f"FINCH level 0: {k} clusters")
 
-    partitions = np.stack(columns, axis=1).astype(np.int64)
-    req = None
-    if req_clust is not None:
-        req = _requested_partition(data, partitions, num_clusters, int(req_clust), chunk_size, dev)
-    return FinchResult(partitions, num_clusters, req, kappa0.astype(np.int64))
+        while num_clusters[-1] > 1:
+            prev = num_clusters[-1]
+            means = _cluster_means(data, columns[-1], prev)
+            xm, kappa, dist = _level(means, None, chunk_size)
+            if threshold is None:
+                u, k = _components(prev, torch.arange(prev, device=dev), kappa, on_host)
+            else:
+                rows, cols, wd = _weighted_links(xm, kappa, dist)
+                keep = wd <= threshold
+                u, k = _components(prev, rows[keep], cols[keep], on_host)
+            merged = prev - k
+            if k == 1 or merged < (2 if stop_rule == "finch-clust" else 1):
+                break
+            columns.append(u[columns[-1]])
+            num_clusters.append(k)
+            if verbose:
+                print(f"FINCH level {len(num_clusters) - 1}: {k} clusters")
+            if stop_rule == "original" and merged == 1:
+                break
+
+        partitions = torch.stack(columns, dim=1).cpu().numpy().astype(np.int64)
+        req = None
+        if req_clust is not None:
+            req = _requested_partition(data, columns, num_clusters, int(req_clust), chunk_size, on_host)
+    return FinchResult(partitions, num_clusters, req, kappa0.cpu().numpy().astype(np.int64))
 
 
 def _requested_partition(
-    data: np.ndarray,
-    partitions: np.ndarray,
+    data: torch.Tensor,
+    columns: list[torch.Tensor],
     num_clusters: list[int],
     req: int,
     chunk_size: int | None,
-    device: torch.device,
+    on_host: bool,
 ) -> np.ndarray:
     if req in num_clusters:
-        return partitions[:, num_clusters.index(req)].copy()
+        return columns[num_clusters.index(req)].cpu().numpy().astype(np.int64)
     if req > num_clusters[0]:
         warnings.warn(
             f"requested {req} clusters but the finest FINCH partition has {num_clusters[0]}; returning it",
             stacklevel=3,
         )
-        return partitions[:, 0].copy()
+        return columns[0].cpu().numpy().astype(np.int64)
     level = max(i for i, v in enumerate(num_clusters) if v >= req)
-    labels, k = partitions[:, level].copy(), num_clusters[level]
+    labels, k = columns[level].clone(), num_clusters[level]
     while k > req:
         means = _cluster_means(data, labels, k)
-        _, kappa, dist = _level(means, None, chunk_size, device)
-        shortest = np.argsort(dist)[:2]  # the shortest link, seen from both ends when mutual
-        u, k = _components(k, shortest, kappa[shortest])
+        _, kappa, dist = _level(means, None, chunk_size)
+        # the shortest link, seen from both ends when mutual
+        shortest = torch.from_numpy(np.argsort(dist.cpu().numpy())[:2]).to(data.device)
+        u, k = _components(k, shortest, kappa[shortest], on_host)
         labels = u[labels]
-    return labels
+    return labels.cpu().numpy().astype(np.int64)
