@@ -21,7 +21,8 @@ from vi2clr.train.state import TrainState
 CHECKPOINT_FORMAT = "vi2clr-pretrain/1"
 
 HISTORY_COLUMNS = ["epoch", "loss_center", "loss_video", "loss_image", "loss_total", "num_clusters", "lr",
-                   "clips_per_s", "nmi_motion", "nmi_appearance", "probe_video", "probe_image"]
+                   "clips_per_s", "nmi_motion", "nmi_appearance", "probe_video", "probe_image",
+                   "center_top1", "center_loss_over_logk", "phi_max_over_min"]
 
 
 def report_dir(p: Params) -> Path:
@@ -111,7 +112,8 @@ class RunOutputs:
                "clips_per_s": m.get("throughput/clips_per_s"), "nmi_motion": m.get("cluster/motion_nmi"),
                "nmi_appearance": m.get("cluster/appearance_nmi"),
                "probe_video": next((v for k, v in m.items() if k.startswith("curve/video_")), None),
-               "probe_image": next((v for k, v in m.items() if k.startswith("curve/image_")), None)}
+               "probe_image": next((v for k, v in m.items() if k.startswith("curve/image_")), None),
+               **{c: m.get(f"cluster/{c}") for c in ("center_top1", "center_loss_over_logk", "phi_max_over_min")}}
         row.update({f"loss_{k}": m.get(f"epoch/loss_{k}") for k in ("center", "video", "image", "total")})
         with open(self.history, "a") as fh:
             fh.write(",".join("" if row[c] is None else f"{row[c]:.6g}" for c in HISTORY_COLUMNS) + "\n")

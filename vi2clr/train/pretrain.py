@@ -23,7 +23,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from vi2clr.clustering import ClusterAwareBatchSampler, cluster_diagnostics
+from vi2clr.clustering import ClusterAwareBatchSampler, center_nce_diagnostics, cluster_diagnostics
 from vi2clr.config import Params
 from vi2clr.data.datasets import PretrainClips, make_loader
 from vi2clr.data.index import Index
@@ -31,7 +31,7 @@ from vi2clr.data.transforms import ClipAugment
 from vi2clr.errors import UserError
 from vi2clr.models import Vi2CLR, build_encoder
 from vi2clr.tracking import Tracker, pretrain_params, standard_tags
-from vi2clr.train.cluster_pass import ClusterState, cluster_features, extract_joint_features
+from vi2clr.train.cluster_pass import ClusterState, cluster_features, extract_features
 from vi2clr.train.criterion import Criterion
 from vi2clr.train.curves import CurveProbe, build_curve_probe
 from vi2clr.train.distributed import (
@@ -291,8 +291,18 @@ def open_tracker(p: Params, d: DistInfo, index: Index, run_id: str | None, *, ab
     return tracker
 
 
+def clustering_stream(p: Params) -> str:
+    """The embedding the clustering pass reads (paper §4.6): a single-stream ablation clusters on its
+    own stream's 128-d head output (ImgNCE-only → ``image``, VideoNCE-only → ``video``); otherwise z_J."""
+    lp = p.pretrain.loss
+    if not lp.center.enabled and lp.image.enabled != lp.video.enabled:
+        return "image" if lp.image.enabled else "video"
+    return "joint"
+
+
 def cluster_pass(p: Params, d: DistInfo, epoch: int, net: torch.nn.Module, loaders: Loaders) -> tuple[ClusterState, dict]:
-    """Steps (a)-(c), or instance clusters during warm-up; returns the state and its timings."""
+    """Steps (a)-(c), or instance clusters during warm-up; returns the state and its timings and, once
+    clustered, the CenterNCE diagnostics of the new clusters (``cluster/center_*``, ``cluster/phi_*``)."""
     cfg = p.pretrain
     t0 = time.perf_counter()
     if epoch < cfg.clustering.warmup_epochs:
@@ -301,11 +311,19 @@ def cluster_pass(p: Params, d: DistInfo, epoch: int, net: torch.nn.Module, loade
     broadcast_buffers(model)  # every rank extracts with rank 0's BN state
     batches = progress(loaders.centre, f"features {epoch + 1}/{cfg.epochs}", enabled=d.is_main and cfg.progress,
                        total=len(loaders.centre))
-    z = extract_joint_features(model, batches, d.device, loaders.num_videos)
+    z, valid = extract_features(model, batches, d.device, loaders.num_videos, stream=clustering_stream(p))
     t1 = time.perf_counter()
-    state = cluster_features(z, cfg.clustering, tau=cfg.loss.tau, seed=cfg.seed + epoch) if d.is_main else None
+    info: dict[str, float] = {}
+    state = None
+    if d.is_main:
+        state = cluster_features(z, cfg.clustering, tau=cfg.loss.tau, seed=cfg.seed + epoch, valid=valid,
+                                 device=d.device)
+        info = {f"cluster/{k}": v for k, v in center_nce_diagnostics(
+            z.to(d.device), state.assignments.to(d.device), state.centroids.to(d.device),
+            state.phi.to(d.device)).items()}
+        info["cluster/phi_max_over_min"] = info["cluster/phi_max"] / max(info["cluster/phi_min"], 1e-12)
     state = broadcast_object(state)
-    return state, {"time/extract_s": t1 - t0, "time/cluster_s": time.perf_counter() - t1}
+    return state, {"time/extract_s": t1 - t0, "time/cluster_s": time.perf_counter() - t1, **info}
 
 
 def run_epoch(p: Params, d: DistInfo, epoch: int, state: TrainState, net: torch.nn.Module, loaders: Loaders,
@@ -371,7 +389,8 @@ def epoch_line(epoch: int, epochs: int, num_clusters: int, m: dict[str, float]) 
     parts += [f"{k}={m[f'epoch/loss_{k}']:.4f}" for k in ("total", "center", "video", "image")
               if f"epoch/loss_{k}" in m]
     parts.append(f"clusters={num_clusters}")
-    parts += [f"{k[len('cluster/'):]}={v:.4g}" for k, v in m.items() if k.startswith("cluster/center_")]
+    parts += [f"{k[len('cluster/'):]}={v:.4g}" for k, v in m.items()
+              if k.startswith("cluster/center_") or k == "cluster/phi_max_over_min"]
     parts += [f"{k[len('curve/'):]}={v:.3f}" for k, v in m.items() if k.startswith("curve/")]
     seconds = sum(v for k, v in m.items() if k in ("time/extract_s", "time/cluster_s", "time/curve_s", "time/train_s",
                                                    "time/data_wait_s"))
