@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import yaml
-from mlflow.tracking import MlflowClient
-
 from _support import run_cli, tiny_params
+from mlflow.tracking import MlflowClient
 
 
 def test_index_prints_class_and_split_counts_and_writes_index_files(tiny_project):

@@ -8,9 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from _support import run_cli
+from mlflow.tracking import MlflowClient
 
 PROTOCOL_METRICS = {
     "image-linear": "image_linear/top1", "voc-svm": "voc07_svm/map", "voc-fewshot": "voc07_fewshot/k1_map_mean",
@@ -111,8 +110,8 @@ def test_missing_split_file_is_named(tiny_data, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
     (data / "synthetic/ucf101/ucfTrainTestlist/testlist01.txt").unlink()
-    from _support import tiny_params
     import yaml
+    from _support import tiny_params
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     res = run_cli(["eval", "retrieval", "--random-init"], cwd=tmp_path, check=False)

@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 from torch import nn
 
-from vi2clr.config import ParamsError, Params, load_params
+from vi2clr.config import Params, ParamsError, load_params
 from vi2clr.data.datasets import ImageFolderIndex, make_loader
 from vi2clr.data.index import Index, Sample
 from vi2clr.data.transforms import image_train_transform

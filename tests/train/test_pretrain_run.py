@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
-
 from _support import VI2CLR, run_cli
+from mlflow.tracking import MlflowClient
 
 
 def _client(project: Path) -> MlflowClient:
@@ -146,7 +145,6 @@ def test_two_gloo_processes_under_torchrun_see_the_same_clusters(tiny_project):
 def test_unreadable_videos_do_not_stop_two_ranks(tmp_path):
     """Ranks that skip different numbers of videos still gather the clustering features."""
     import yaml
-
     from _support import tiny_params
 
     raw = tiny_params({"data.synth.corrupt": 2, "data.synth.zero_length": 1, "pretrain.epochs": 1,
