@@ -13,18 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _support import VI2CLR, run_cli
+from _support import VI2CLR, mlflow_runs, run_cli, store_uri
 from mlflow.tracking import MlflowClient
 
 
-def _client(project: Path) -> MlflowClient:
-    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-
-
 def _runs(project: Path, kind: str):
-    c = _client(project)
-    exp = c.get_experiment_by_name("vi2clr")
-    return c, c.search_runs([exp.experiment_id], f"tags.kind = '{kind}'")
+    return MlflowClient(store_uri(project)), mlflow_runs(project, f"tags.kind = '{kind}'")
 
 
 def test_pretrain_writes_checkpoints_exports_and_a_complete_mlflow_run(tiny_project):
