@@ -75,12 +75,21 @@ def invoke_cli(args: list[str], cwd: Path, env: dict | None = None, check: bool 
     import torch
 
     deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    environ = dict(os.environ)  # mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI into os.environ
     old_cwd = Path.cwd()
     os.chdir(cwd)
     try:
         res = CliRunner().invoke(app, args, env={"COLUMNS": "200", **(env or {})}, catch_exceptions=True)
     finally:
         os.chdir(old_cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+        if "mlflow" in sys.modules:  # forget the process-global URI the command left behind
+            import mlflow
+
+            mlflow.set_tracking_uri(None)
+            os.environ.clear()
+            os.environ.update(environ)
         root.handlers[:] = handlers
         root._vi2clr_configured = configured  # type: ignore[attr-defined]
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])  # pretrain sets it
