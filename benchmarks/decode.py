@@ -102,7 +102,7 @@ def write_videos(folder: Path, count: int, num_frames: int) -> list[str]:
 def interleaved_single_process(paths: list[str], starts: list[int]) -> tuple[dict[str, float], dict[str, float]]:
     """(clips/s, CPU ms per clip) per backend in this process; backends alternate clip by clip."""
     wall, cpu = dict.fromkeys(BACKENDS, 0.0), dict.fromkeys(BACKENDS, 0.0)
-    for name, fn in BACKENDS.items():
+    for fn in BACKENDS.values():
         fn(paths[0], starts[0])  # warm-up
     for i, start in enumerate(starts):
         order = list(BACKENDS) if i % 2 == 0 else list(reversed(BACKENDS))

@@ -58,9 +58,9 @@ def _peak_rss_mb() -> float:
 def worker(impl: str, data: Path, threads: int, out: Path, device: str | None = None, only: str = "finch",
            kmeans_k: int = 0, kmeans_iters: int = 10) -> None:
     """Cluster the saved data in this process; print a JSON line and save the partitions."""
-    import torch
-
     import warnings
+
+    import torch
 
     warnings.simplefilter("ignore")
     torch.set_num_threads(threads)

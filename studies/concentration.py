@@ -96,7 +96,7 @@ def summarise(results: dict[tuple[str, str, int], dict], out: Path) -> str:
             if not runs:
                 continue
             for e in range(len(runs[0]["history"])):
-                def mean(col: str) -> str:
+                def mean(col: str, e: int = e, runs: list = runs) -> str:  # bind this epoch's values
                     vals = [float(r["history"][e][col]) for r in runs if r["history"][e].get(col) not in ("", None)]
                     vals = [v for v in vals if v == v]
                     return f"{sum(vals) / len(vals):.3f}" if vals else "—"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
-from vi2clr.config import SYNTH_TINY
+from vi2clr.config import SYNTH_TINY, apply_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 VI2CLR = str(Path(sys.executable).with_name("vi2clr"))
@@ -34,19 +38,15 @@ TINY = {
 }
 
 
-def set_dotted(tree: dict, dotted: str, value) -> None:
-    *parents, last = dotted.split(".")
-    for part in parents:
-        tree = tree.setdefault(part, {})
-    tree[last] = value
+def overrides(values: dict) -> list[str]:
+    """``{"a.b": 1}`` → ``["a.b=1"]``: the ``-S`` strings of the CLI (values as JSON, which is YAML)."""
+    return [f"{key}={json.dumps(value)}" for key, value in values.items()]
 
 
 def tiny_params(extra: dict | None = None) -> dict:
-    """The repo's params.yaml with the TINY settings (and ``extra``) applied."""
+    """The repo's params.yaml with the TINY settings (and ``extra``) applied by `apply_overrides`."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    for key, value in {**TINY, **(extra or {})}.items():
-        set_dotted(raw, key, value)
-    return raw
+    return apply_overrides(raw, overrides({**TINY, **(extra or {})}))
 
 
 def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 600,
@@ -60,6 +60,59 @@ def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float 
     return proc
 
 
+def invoke_cli(args: list[str], cwd: Path, env: dict | None = None, check: bool = True) -> SimpleNamespace:
+    """The CLI in this process (Typer's CliRunner), run in ``cwd``: no interpreter start-up (~6 s of
+    imports), the same parsing, params validation and user-error handler as the console script.
+    Returns ``returncode``, ``stdout``, ``stderr`` like `run_cli`; an exception that is not the CLI's
+    own exit propagates with its traceback."""
+    from typer.testing import CliRunner
+
+    from vi2clr.cli import app
+
+    root = logging.getLogger()
+    handlers, configured = list(root.handlers), getattr(root, "_vi2clr_configured", False)
+    root._vi2clr_configured = False  # type: ignore[attr-defined]  # log to this call's captured stderr
+    import torch
+
+    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    environ = dict(os.environ)  # mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI into os.environ
+    old_cwd = Path.cwd()
+    os.chdir(cwd)
+    try:
+        res = CliRunner().invoke(app, args, env={"COLUMNS": "200", **(env or {})}, catch_exceptions=True)
+    finally:
+        os.chdir(old_cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+        if "mlflow" in sys.modules:  # forget the process-global URI the command left behind
+            import mlflow
+
+            mlflow.set_tracking_uri(None)
+            os.environ.clear()
+            os.environ.update(environ)
+        root.handlers[:] = handlers
+        root._vi2clr_configured = configured  # type: ignore[attr-defined]
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])  # pretrain sets it
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    out = SimpleNamespace(returncode=res.exit_code, stdout=res.stdout, stderr=res.stderr)
+    if check and out.returncode != 0:
+        raise AssertionError(f"vi2clr {' '.join(args)} exited {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def store_uri(where: Path | str) -> str:
+    """A project folder → its default SQLite store URI; a URI is returned as it is."""
+    return f"sqlite:///{Path(where) / 'mlflow.db'}" if isinstance(where, Path) else where
+
+
+def mlflow_runs(where: Path | str, filter_string: str = "", experiment: str = "vi2clr") -> list:
+    """The runs of ``experiment`` in a project's store (or at a tracking URI), newest first."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store_uri(where))
+    exp = client.get_experiment_by_name(experiment)
+    return [] if exp is None else client.search_runs([exp.experiment_id], filter_string)
 
 
 def copy_repo(dest: Path) -> Path:
@@ -101,8 +154,7 @@ def tiny_pipeline_params() -> dict:
 
 
 def free_port() -> int:
-    import socket
-
+    """A TCP port on 127.0.0.1 that nothing listens on (free when this returns)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

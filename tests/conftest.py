@@ -13,15 +13,15 @@ import yaml
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-from _support import run_cli, tiny_params  # noqa: E402
+from _support import invoke_cli, run_cli, tiny_params  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
-    """Synthetic data at tiny size, written once per session by the real `vi2clr data synth`."""
+    """Synthetic data at tiny size, written once per session by `vi2clr data synth` (in process)."""
     root = tmp_path_factory.mktemp("tiny_data")
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    run_cli(["data", "synth"], cwd=root)
+    invoke_cli(["data", "synth"], cwd=root)
     return root / "data"
 
 

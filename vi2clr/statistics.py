@@ -12,8 +12,8 @@ from the two Wilson intervals over test items). Any other case is "not resolved"
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from scipy import stats
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from vi2clr.data.encode import encode_video
 from vi2clr.config import SynthParams
+from vi2clr.data.encode import encode_video
 from vi2clr.data.synthetic import write_synthetic
 
 

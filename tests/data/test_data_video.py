@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from vi2clr.data.video import (
-    torchcodec_available,
     VideoDecodeError,
     VideoFile,
     center_start,
@@ -19,6 +18,7 @@ from vi2clr.data.video import (
     read_clip,
     resized_size,
     sliding_window_starts,
+    torchcodec_available,
     uniform_starts,
 )
 

@@ -1,5 +1,6 @@
 """`vi2clr eval` end to end on tiny synthetic layouts: every protocol runs after a pretraining,
-appears in MLflow linked to it, and the same commands with --random-init give the baseline."""
+appears in MLflow linked to it, and the same commands with --random-init give the baseline. One suite
+and one user error run as a user types them (real console script); the rest in process (same CLI)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
-
-from _support import run_cli
+import yaml
+from _support import invoke_cli, mlflow_runs, run_cli, tiny_params
 
 PROTOCOL_METRICS = {
     "image-linear": "image_linear/top1", "voc-svm": "voc07_svm/map", "voc-fewshot": "voc07_fewshot/k1_map_mean",
@@ -20,15 +20,13 @@ PROTOCOL_METRICS = {
 
 
 def _runs(project: Path, kind: str):
-    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("vi2clr")
-    return client.search_runs([exp.experiment_id], f"tags.kind = '{kind}'")
+    return mlflow_runs(project, f"tags.kind = '{kind}'")
 
 
 @pytest.fixture(scope="module")
 def evaluated(tiny_pretrained) -> Path:
     run_cli(["eval", "suite", "full"], cwd=tiny_pretrained)
-    run_cli(["eval", "suite", "random"], cwd=tiny_pretrained)
+    invoke_cli(["eval", "suite", "random"], cwd=tiny_pretrained)
     return tiny_pretrained
 
 
@@ -70,13 +68,13 @@ def test_second_protocol_on_the_same_features_reads_the_cache(evaluated):
     cache = evaluated / "features"
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npz")}
     assert before
-    run_cli(["eval", "voc-fewshot", "--encoders", "runs/pretrain/full"], cwd=evaluated)
+    invoke_cli(["eval", "voc-fewshot", "--encoders", "runs/pretrain/full"], cwd=evaluated)
     after = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npz")}
     assert after == before  # nothing re-extracted, nothing rewritten
 
 
 def test_tables_render_ours_beside_the_paper(evaluated):
-    run_cli(["tables", "--out", "reports"], cwd=evaluated)
+    invoke_cli(["tables", "--out", "reports"], cwd=evaluated)
     md = (evaluated / "reports" / "tables.md").read_text()
     for i in range(1, 8):
         assert f"## Table {i}:" in md
@@ -99,11 +97,11 @@ def test_user_errors_are_one_clear_line(tiny_pretrained, tmp_path):
     assert "holds a video encoder" in res.stderr and "image encoder" in res.stderr
     assert "Traceback" not in res.stderr
 
-    res = run_cli(["eval", "image-linear", "--encoders", str(tmp_path / "nope")], cwd=project, check=False)
+    res = invoke_cli(["eval", "image-linear", "--encoders", str(tmp_path / "nope")], cwd=project, check=False)
     assert res.returncode == 1 and "does not exist" in res.stderr
 
-    res = run_cli(["eval", "voc-fewshot", "--random-init", "-S", "eval.svm.fewshot_ks=[16]"], cwd=project,
-                  check=False)
+    res = invoke_cli(["eval", "voc-fewshot", "--random-init", "-S", "eval.svm.fewshot_ks=[16]"], cwd=project,
+                     check=False)
     assert res.returncode == 1 and "few-shot class" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -111,9 +109,6 @@ def test_missing_split_file_is_named(tiny_data, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
     (data / "synthetic/ucf101/ucfTrainTestlist/testlist01.txt").unlink()
-    from _support import tiny_params
-    import yaml
-
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    res = run_cli(["eval", "retrieval", "--random-init"], cwd=tmp_path, check=False)
+    res = invoke_cli(["eval", "retrieval", "--random-init"], cwd=tmp_path, check=False)
     assert res.returncode == 1 and "testlist01.txt" in res.stderr and "Traceback" not in res.stderr

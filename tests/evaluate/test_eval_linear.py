@@ -7,8 +7,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vi2clr.evaluate.checks import check_num_classes
-from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.classify import group_mean_by_index, predict
+from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.linear import train_linear_on_features, train_linear_probe
 from vi2clr.evaluate.sgd import SGDSettings
 

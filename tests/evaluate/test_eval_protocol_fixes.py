@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 from torch import nn
 
-from vi2clr.config import ParamsError, Params, load_params
+from vi2clr.config import Params, ParamsError, load_params
 from vi2clr.data.datasets import ImageFolderIndex, make_loader
 from vi2clr.data.index import Index, Sample
 from vi2clr.data.transforms import image_train_transform
@@ -154,7 +154,7 @@ def test_pretrain_seed_is_read_from_the_pretraining_folder(tmp_path):
 
 
 def test_every_eval_run_carries_both_seeds_and_n_test(tmp_path, monkeypatch):
-    from mlflow.tracking import MlflowClient
+    from _support import mlflow_runs
 
     from vi2clr.commands.evaluate.context import EvalContext
     from vi2clr.commands.evaluate.recording import record
@@ -166,7 +166,6 @@ def test_every_eval_run_carries_both_seeds_and_n_test(tmp_path, monkeypatch):
     ctx = EvalContext(p, "t", tmp_path, {})
     record(ctx, "voc-svm", "voc2007", {"voc07_svm/map": 0.5}, [paper_cell("table2", "r", "voc07_map")],
            meta={"pretrain_run_id": "x", "pretrain_seed": 2}, scale="", split="test", n_test=40)
-    client = MlflowClient(store)
-    run = client.search_runs([client.get_experiment_by_name(p.tracking.experiment).experiment_id])[0]
+    run = mlflow_runs(store, experiment=p.tracking.experiment)[0]
     assert run.data.tags["pretrain_seed"] == "2" and run.data.tags["eval_seed"] == "4"
     assert run.data.metrics["n_test"] == 40

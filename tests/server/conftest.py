@@ -12,7 +12,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,18 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _support import free_port
 
 # mlflow's telemetry thread edits os.environ while requests iterates it (a KeyError race seen here);
 # disabling it before mlflow is first imported also keeps test runs off the network.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tail(path: Path, n: int = 40) -> str:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from _support import tiny_params
 
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"}

@@ -75,7 +75,7 @@ def _table(md: str, n: int) -> str:
 
 
 def _row(section: str, name: str) -> list[str]:
-    line = next(l for l in section.splitlines() if l.startswith(f"| {name} |"))
+    line = next(row for row in section.splitlines() if row.startswith(f"| {name} |"))
     return [c.strip() for c in re.split(r"(?<!\\)\|", line)[2:-1]]
 
 
@@ -106,7 +106,7 @@ def test_chance_levels_and_saturation(rendered):
     t5 = _table(md, 5)
     chance = _row(t5, "chance level (ours)")
     assert chance[0] == "50.0" and chance[3] == "100.0"
-    header = next(l for l in t5.splitlines() if l.startswith("| row"))
+    header = next(row for row in t5.splitlines() if row.startswith("| row"))
     assert "ucf_r20 (sat.)" in header and "ucf_r1 (sat.)" not in header
 
 
@@ -115,7 +115,7 @@ def test_findings_line_calls_clear_differences_and_leaves_overlap_unresolved(ren
     verdicts = {f["claim"]: f["verdict"] for f in result["findings"]["table1"]}
     assert verdicts == {"Vi2CLR (FINCH) > Vi2CLR (K-means) (epoch_50)": "holds",
                         "Vi2CLR (FINCH) > Vi2CLR (K-means) (epoch_100)": "not resolved"}
-    line = next(l for l in _table(md, 1).splitlines() if l.startswith("*Paper's orderings"))
+    line = next(row for row in _table(md, 1).splitlines() if row.startswith("*Paper's orderings"))
     assert "holds (1): Vi2CLR (FINCH) > Vi2CLR (K-means) (epoch_50)" in line
     assert "not resolved (1): Vi2CLR (FINCH) > Vi2CLR (K-means) (epoch_100)" in line
     # Table 2: pretrained vs random init, single runs on 400 items, 70 % vs 40 %: Newcombe says holds
@@ -138,7 +138,7 @@ def test_single_stream_rows_render_a_dash_for_the_untrained_stream(rendered):
 
 def test_table1_columns_name_our_epochs_beside_the_papers(rendered):
     md, _ = rendered
-    header = next(l for l in _table(md, 1).splitlines() if l.startswith("| row"))
+    header = next(row for row in _table(md, 1).splitlines() if row.startswith("| row"))
     assert "| epoch_50: ep 5 of 8 (paper: 50 of 300) | epoch_100: ep 6 of 8 (paper: 100 of 300) |" in header
 
 

@@ -11,12 +11,20 @@ import time
 import pytest
 import torch
 
+from vi2clr import tracking
 from vi2clr.config import Params
 from vi2clr.data.index import Index, Sample
 from vi2clr.models.encoders import build_encoder
-from vi2clr import tracking
-from vi2clr.tracking import (EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, IMAGE_MODEL_NAME, PIPELINE_TAG,
-                             VIDEO_MODEL_NAME, Tracker, eval_params, pretrain_params)
+from vi2clr.tracking import (
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    IMAGE_MODEL_NAME,
+    PIPELINE_TAG,
+    VIDEO_MODEL_NAME,
+    Tracker,
+    eval_params,
+    pretrain_params,
+)
 
 
 @pytest.fixture(scope="module")

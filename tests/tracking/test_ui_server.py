@@ -4,20 +4,14 @@ in tests/server/test_tracking_server.py)."""
 
 from __future__ import annotations
 
-import socket
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from _support import free_port
 
 
 def test_ui_prints_server_url_and_starts_nothing(tmp_path, monkeypatch):
     import vi2clr.commands.ui as ui
     from vi2clr.config import Params
 
-    uri = f"http://127.0.0.1:{closed_port()}/"
+    uri = f"http://127.0.0.1:{free_port()}/"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     started = []
     monkeypatch.setattr(ui.subprocess, "call", lambda *a, **k: started.append(a) or 0)
@@ -35,7 +29,7 @@ def test_ui_table_against_a_server_that_is_down_is_a_user_error(tmp_path, monkey
 
     (tmp_path / "params.yaml").write_text("{}\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     from vi2clr.commands.ui import StoreUnavailable
     from vi2clr.errors import UserError

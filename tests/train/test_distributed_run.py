@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from _support import VI2CLR, run_cli, tiny_params
 
 

@@ -13,19 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _support import VI2CLR, mlflow_runs, run_cli, store_uri
 from mlflow.tracking import MlflowClient
-
-from _support import VI2CLR, run_cli
-
-
-def _client(project: Path) -> MlflowClient:
-    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
 
 
 def _runs(project: Path, kind: str):
-    c = _client(project)
-    exp = c.get_experiment_by_name("vi2clr")
-    return c, c.search_runs([exp.experiment_id], f"tags.kind = '{kind}'")
+    return MlflowClient(store_uri(project)), mlflow_runs(project, f"tags.kind = '{kind}'")
 
 
 def test_pretrain_writes_checkpoints_exports_and_a_complete_mlflow_run(tiny_project):
@@ -146,7 +139,6 @@ def test_two_gloo_processes_under_torchrun_see_the_same_clusters(tiny_project):
 def test_unreadable_videos_do_not_stop_two_ranks(tmp_path):
     """Ranks that skip different numbers of videos still gather the clustering features."""
     import yaml
-
     from _support import tiny_params
 
     raw = tiny_params({"data.synth.corrupt": 2, "data.synth.zero_length": 1, "pretrain.epochs": 1,

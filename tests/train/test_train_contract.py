@@ -9,9 +9,9 @@ import sys
 
 import pytest
 import torch
+from _support import REPO, run_cli
 from typer.testing import CliRunner
 
-from _support import REPO, run_cli
 from vi2clr.cli import app
 from vi2clr.config import ParamsError, load_params
 

@@ -34,7 +34,7 @@ def table_runs(p: Params, table: str) -> tuple[str | None, list[str]]:
         if not cells or run.info.status != "FINISHED":
             continue
         exp_id = run.info.experiment_id
-        for t, row, col, _metric in json.loads(cells):
+        for t, row, _col, _metric in json.loads(cells):
             if t == key:
                 chosen.setdefault(f"{row}|{run.data.tags.get('vi2clr.protocol', '')}", run.info.run_id)
     return exp_id, sorted(set(chosen.values()))

@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
-from torch.utils.data import default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from vi2clr.data.index import Index, Sample
 from vi2clr.data.transforms import ClipAugment, ClipEval, image_eval_transform, light_clip_augment

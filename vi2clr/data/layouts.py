@@ -1,4 +1,4 @@
-"""Readers of the official on-disk layouts (DESIGN.md §4) → one uniform `Index`. Read only: subsets
+"""Readers of the official on-disk layouts (docs/architecture.md, "On-disk layouts users bring") → one uniform `Index`. Read only: subsets
 are made in `vi2clr.data.subsets`, the name → reader mapping lives in `vi2clr.data.catalog`.
 
 Each reader checks the structure first and fails fast with one `LayoutError` line saying what

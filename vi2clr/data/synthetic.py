@@ -44,7 +44,6 @@ from PIL import Image
 from vi2clr.config import SynthParams
 from vi2clr.data.encode import encode_video
 from vi2clr.data.layouts import HMDB_SPLITS_DIR, SIDECAR_NAME, read_imagenet
-from vi2clr.data.subsets import make_semisup_subset, write_subset_list
 from vi2clr.data.render import (
     FAMILIES,
     Track,
@@ -57,6 +56,7 @@ from vi2clr.data.render import (
     static_track,
     textured_background,
 )
+from vi2clr.data.subsets import make_semisup_subset, write_subset_list
 
 __all__ = ["write_synthetic", "item_rngs", "LAYOUTS", "CLASS_NAMES", "render_video"]
 

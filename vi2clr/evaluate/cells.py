@@ -10,9 +10,9 @@ Rows are the paper's row names from params (``eval_suites.<suite>.rows``), not f
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Sequence
 
 from vi2clr.evaluate.metric_names import (
     FEWSHOT_KS,

@@ -6,7 +6,8 @@ softmax scores of all clips of a video (video-level testing, clips grouped by `i
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch

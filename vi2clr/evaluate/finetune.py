@@ -7,7 +7,8 @@ of all clips of a video (clips identified by the batch's `index`).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn

@@ -13,7 +13,8 @@ torch RNG state is left untouched.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,7 +107,7 @@ class _FrozenEncoderLinear(nn.Module):
         super().__init__()
         self.encoder, self.head = encoder, head
 
-    def train(self, mode: bool = True) -> "_FrozenEncoderLinear":
+    def train(self, mode: bool = True) -> _FrozenEncoderLinear:
         super().train(mode)
         self.encoder.eval()
         return self

@@ -6,7 +6,7 @@ All functions take numpy arrays or torch tensors and return Python floats (fract
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

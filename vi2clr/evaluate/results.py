@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from vi2clr.evaluate import metric_names as mn
 from vi2clr.evaluate.svm import FewShotResult

@@ -6,7 +6,7 @@ before the projection head (done by `features.extract_features(..., reduce_windo
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -22,9 +22,10 @@ Targets use the VOC convention throughout: (N, C) in {1: present, -1: absent, 0:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed

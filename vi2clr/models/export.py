@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from vi2clr.atomic import atomic_write
 from torch import nn
 
+from vi2clr.atomic import atomic_write
 from vi2clr.models.encoders import build_encoder
 
 FORMAT = "vi2clr-encoder/1"
