@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -67,7 +66,7 @@ app.add_typer(eval_app, name="eval")
 
 ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="params file (YAML), one block per stage")]
 SetOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--set", "-S", help="override a param: key.path=value (value parsed as YAML); repeatable"),
 ]
 
@@ -99,7 +98,7 @@ def data_synth(params: ParamsOpt = Path("params.yaml"), overrides: SetOpt = None
 def data_index(
     params: ParamsOpt = Path("params.yaml"),
     overrides: SetOpt = None,
-    layouts: Annotated[Optional[list[str]], typer.Option("--layout", help="only these layouts")] = None,
+    layouts: Annotated[list[str] | None, typer.Option("--layout", help="only these layouts")] = None,
 ) -> None:
     """Read each layout named in the data block (kinetics400, ucf101, hmdb51, imagenet, voc2007),
     print class and split counts, and write index files to data.index_dir."""
@@ -126,10 +125,10 @@ def data_subset(params: ParamsOpt = Path("params.yaml"), overrides: SetOpt = Non
 def pretrain(
     params: ParamsOpt = Path("params.yaml"),
     overrides: SetOpt = None,
-    ablation: Annotated[Optional[str], typer.Option(help="apply the params row ablations.<NAME> (Tables 1, 6)")] = None,
+    ablation: Annotated[str | None, typer.Option(help="apply the params row ablations.<NAME> (Tables 1, 6)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the last checkpoint in out_dir")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="ignore existing checkpoints and start fresh")] = False,
-    stage: Annotated[Optional[str], typer.Option(help="DVC stage name, recorded as the dvc.stage tag")] = None,
+    stage: Annotated[str | None, typer.Option(help="DVC stage name, recorded as the dvc.stage tag")] = None,
 ) -> None:
     """Pretrain Vi2CLR (Algorithm 1) on the Kinetics index: per epoch, cluster the joint features
     of all videos, then minimise CenterNCE + VideoNCE + ImgNCE. Writes checkpoints and exported
@@ -144,12 +143,12 @@ def pretrain(
 
 # ----------------------------------------------------------------------------- eval
 
-EncodersOpt = Annotated[Optional[Path], typer.Option(
+EncodersOpt = Annotated[Path | None, typer.Option(
     "--encoders", help="a pretraining's out_dir holding video_encoder.pt / image_encoder.pt")]
 RandomOpt = Annotated[bool, typer.Option("--random-init", help="randomly initialised encoders (the baseline)")]
-SuiteOpt = Annotated[Optional[str], typer.Option(
+SuiteOpt = Annotated[str | None, typer.Option(
     "--suite", help="take encoders and paper rows from eval_suites.<NAME> (or 'random')")]
-StageOpt = Annotated[Optional[str], typer.Option(help="DVC stage name, recorded as the dvc.stage tag")]
+StageOpt = Annotated[str | None, typer.Option(help="DVC stage name, recorded as the dvc.stage tag")]
 
 
 def _run_eval(params: Path, overrides: list[str] | None, protocols: list[str], *, suite: str | None,
@@ -196,7 +195,7 @@ def eval_suite(
     params: ParamsOpt = Path("params.yaml"),
     overrides: SetOpt = None,
     stage: StageOpt = None,
-    seed: Annotated[Optional[int], typer.Option(
+    seed: Annotated[int | None, typer.Option(
         "--seed", help="pipeline seed: a pretrained suite reads <encoders>/seed<S>; the random suite "
         "initialises with eval.seed=S; reports go to reports/eval/<NAME>/seed<S>/")] = None,
 ) -> None:
@@ -232,7 +231,7 @@ def tables(
 def ui(
     params: ParamsOpt = Path("params.yaml"),
     overrides: SetOpt = None,
-    table: Annotated[Optional[str], typer.Option(help="print the compare-runs URL of this table's runs (e.g. 6)")] = None,
+    table: Annotated[str | None, typer.Option(help="print the compare-runs URL of this table's runs (e.g. 6)")] = None,
     port: int = 5000,
     host: str = "127.0.0.1",
 ) -> None:

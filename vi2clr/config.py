@@ -76,7 +76,7 @@ class SynthParams(Strict):
     workers: int = Field(2, ge=1, description="threads; the files do not depend on it")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SynthParams":
+    def _consistent(self) -> SynthParams:
         lo, hi = self.object_radius
         if not 0 < lo <= hi <= 0.5:
             raise ValueError(f"object_radius must be 0 < lo <= hi <= 0.5, got {self.object_radius}")
@@ -95,7 +95,7 @@ class SynthParams(Strict):
         return max(1, round(0.1 * self.hmdb_per_class))
 
     @classmethod
-    def tiny(cls, **overrides: Any) -> "SynthParams":
+    def tiny(cls, **overrides: Any) -> SynthParams:
         """The `SYNTH_TINY` preset (for tests), with ``overrides``."""
         return cls(**{**SYNTH_TINY, **overrides})
 
@@ -165,7 +165,7 @@ class ModelParams(Strict):
     proj_dim: int = Field(128, ge=2)
 
     @model_validator(mode="after")
-    def _kinds(self) -> "ModelParams":
+    def _kinds(self) -> ModelParams:
         for field, want in (("video_encoder", "video"), ("image_encoder", "image")):
             name = getattr(self, field).name
             if ENCODERS[name] != want:
@@ -200,7 +200,7 @@ class LossParams(Strict):
     center_negatives: int | None = Field(None, ge=1, description="sample this many negative centroids when K exceeds it")
 
     @model_validator(mode="after")
-    def _one_term(self) -> "LossParams":
+    def _one_term(self) -> LossParams:
         if not (self.center.enabled or self.video.enabled or self.image.enabled):
             raise ValueError("at least one of center/video/image must be enabled")
         return self

@@ -1,7 +1,7 @@
 """MLflow at the edge: where the store is, what every run is tagged with, and a tracker that
 never takes a training run down with it.
 
-Conventions (DESIGN.md §5): tracking URI from ``MLFLOW_TRACKING_URI``, else an SQLite file at an
+Conventions (docs/architecture.md §5): tracking URI from ``MLFLOW_TRACKING_URI``, else an SQLite file at an
 absolute path in the project root; one run per pretraining and per evaluation, opened before its
 work starts and closed FINISHED / FAILED / KILLED as it ends; tags ``table``, ``row``, ``col``,
 ``pretrain_run_id``, git commit, ``dvc.stage``, ``dvc.exp_name``, ``vi2clr.pipeline_run``,
@@ -25,9 +25,9 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from vi2clr.config import Params, flatten
 
@@ -223,11 +223,16 @@ def _global_tracking_uri(uri: str) -> Iterator[None]:
     import mlflow
 
     old = mlflow.get_tracking_uri()
+    old_env = os.environ.get("MLFLOW_TRACKING_URI")  # mlflow.set_tracking_uri also writes the env var
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
         mlflow.set_tracking_uri(old)
+        if old_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_env
 
 
 def _quiet_http_retries() -> None:
@@ -572,7 +577,7 @@ class Tracker:
             time.sleep(max(0.0, wait))
         self._client = None
 
-    def __enter__(self) -> "Tracker":
+    def __enter__(self) -> Tracker:
         self._enter_cm = contextlib.ExitStack()
         self._enter_cm.enter_context(_terminate_raises())
         return self

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from _support import DVC, copy_repo, sh, tiny_pipeline_params
 
 

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import yaml
+from _support import DVC, sh
 from mlflow.tracking import MlflowClient
 
-from _support import DVC, sh
 
 def _runs(root: Path):
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
@@ -23,7 +23,7 @@ def test_repro_fills_the_tables_and_tracks_every_stage(repro):
 
     def ours(row: str, col: int) -> str:
         """Our value in column ``col`` (0-based) of ``row``: cells are ``ours \\| paper``."""
-        line = next(l for l in md.splitlines() if l.startswith(f"| {row} "))
+        line = next(text for text in md.splitlines() if text.startswith(f"| {row} "))
         cells = re.split(r"(?<!\\)\|", line)[2:-1]
         return cells[col].split("\\|")[0].strip()
 

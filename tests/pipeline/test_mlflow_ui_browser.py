@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from _support import REPO, VI2CLR, free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -42,11 +42,11 @@ class ClusterState:
                 "method": self.method}
 
     @classmethod
-    def from_state_dict(cls, state: dict) -> "ClusterState":
+    def from_state_dict(cls, state: dict) -> ClusterState:
         return cls(state["assignments"], state["centroids"], state["phi"], state["method"])
 
     @classmethod
-    def instances(cls, num_samples: int) -> "ClusterState":
+    def instances(cls, num_samples: int) -> ClusterState:
         return cls(torch.arange(num_samples), None, None, "instance")
 
 

@@ -36,8 +36,8 @@ from vi2clr.train.criterion import Criterion
 from vi2clr.train.curves import CurveProbe, build_curve_probe
 from vi2clr.train.distributed import (
     DistInfo,
-    all_ranks_true,
     agree_to_step,
+    all_ranks_true,
     all_reduce_sum,
     barrier,
     broadcast_buffers,

@@ -10,14 +10,13 @@ share one extraction.
 from __future__ import annotations
 
 import time
-from typing import Callable
-
-from vi2clr.config import Params
-from vi2clr.evaluate.errors import EvalError
+from collections.abc import Callable
 
 from vi2clr.commands.evaluate import protocols as _p
 from vi2clr.commands.evaluate.context import EvalContext, make_context
 from vi2clr.commands.evaluate.recording import protocol_run, write_metrics_json
+from vi2clr.config import Params
+from vi2clr.evaluate.errors import EvalError
 
 __all__ = ["EvalContext", "EvalError", "PROTOCOLS", "make_context", "run_protocols", "run_suite"]
 

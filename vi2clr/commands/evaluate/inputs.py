@@ -9,6 +9,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import DataLoader
 
+from vi2clr.commands.evaluate.context import EvalContext
 from vi2clr.config import Params
 from vi2clr.data.catalog import read_dataset
 from vi2clr.data.datasets import ImageFolderIndex, VideoClips, collate_skip_bad, make_loader
@@ -17,8 +18,6 @@ from vi2clr.data.transforms import image_eval_transform, image_train_transform
 from vi2clr.errors import UserError
 from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.features import cached_features, extract_features
-
-from vi2clr.commands.evaluate.context import EvalContext
 
 
 def image_index(p: Params, dataset: str, split: str, subset_file: str | None = None) -> Index:

@@ -9,6 +9,19 @@ from typing import Any
 
 import numpy as np
 
+from vi2clr.commands.evaluate.context import EvalContext
+from vi2clr.commands.evaluate.inputs import (
+    image_features,
+    image_index,
+    image_test_loader,
+    image_train_loader,
+    video_features,
+    video_index,
+    video_test_loader,
+    video_train_loader,
+    voc_targets,
+)
+from vi2clr.commands.evaluate.recording import record, scale_note, write_csv
 from vi2clr.config import SemisupParams
 from vi2clr.data.datasets import PretrainClips, make_loader
 from vi2clr.data.index import Index
@@ -24,20 +37,6 @@ from vi2clr.evaluate.results import classification_metrics, voc07_fewshot_metric
 from vi2clr.evaluate.retrieval import video_retrieval
 from vi2clr.evaluate.sgd import SGDSettings
 from vi2clr.evaluate.svm import voc07_fewshot, voc07_svm
-
-from vi2clr.commands.evaluate.context import EvalContext
-from vi2clr.commands.evaluate.inputs import (
-    image_features,
-    image_index,
-    image_test_loader,
-    image_train_loader,
-    video_features,
-    video_index,
-    video_test_loader,
-    video_train_loader,
-    voc_targets,
-)
-from vi2clr.commands.evaluate.recording import record, scale_note, write_csv
 
 
 def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
@@ -266,8 +265,8 @@ def probe(ctx: EvalContext) -> dict[str, float]:
             key = {"encoder": digest, "index": index.digest(), "transform":
                    f"PretrainClips(center, T={p.pretrain.num_frames}, stride={p.pretrain.stride}, S={p.pretrain.size})"
                    f":{kind}"}
-            feats[split] = cached_features(ctx.cache, key, lambda: extract_features(encoder, loader, ctx.device,
-                                                                                     input_key=kind))
+            feats[split] = cached_features(ctx.cache, key, lambda e=encoder, ld=loader, k=kind: extract_features(
+                e, ld, ctx.device, input_key=k))
         for target in ("motion", "appearance"):
             y = {s: np.array([splits[s].samples[i].extra[target] for i in feats[s]["ids"]]) for s in splits}
             metrics[f"probe/{kind}_{target}_acc"] = probe_accuracy(feats["train"]["feats"], y["train"],

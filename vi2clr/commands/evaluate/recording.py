@@ -10,13 +10,12 @@ from typing import Any
 
 import torch
 
+from vi2clr.commands.evaluate.context import EvalContext
 from vi2clr.config import Params
 from vi2clr.data.index import Index
 from vi2clr.evaluate.cells import CELLS_TAG, SCALE_TAG, encode_cells
 from vi2clr.evaluate.metric_names import N_TEST
 from vi2clr.tracking import Tracker, eval_params, standard_tags
-
-from vi2clr.commands.evaluate.context import EvalContext
 
 
 def scale_note(p: Params, dataset: str, index: Index, meta: dict[str, Any], encoder_name: str) -> str:
