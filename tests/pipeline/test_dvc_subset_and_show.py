@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,13 @@ def test_exp_show_flags_of_the_readme_exist():
     help_text = sh([DVC, "exp", "show", "--help"], REPO)
     for flag in ("--only-changed", "--drop", "--keep", "--param-deps", "--md"):
         assert flag in help_text, flag
+
+
+def test_readme_exp_show_keeps_the_key_columns(repro):
+    line = next(l for l in (REPO / "README.md").read_text().splitlines() if l.startswith("dvc exp show --drop '.*' --keep"))
+    proc = _dvc([*shlex.split(line)[1:], "--csv", "--no-pager"], repro)
+    assert proc.returncode == 0, proc.stderr
+    header = proc.stdout.splitlines()[0].split(",")
+    assert len(header) <= 20, header
+    for key in ("image_linear/top1", "voc07_svm/map", "epoch/loss_total", "params.yaml:pretrain.optim.lr"):
+        assert any(key in col for col in header), key
