@@ -113,10 +113,13 @@ class KineticsParams(Strict):
 
 
 class SubsetParams(Strict):
-    num_classes: int | None = Field(None, ge=1)
-    per_class: int | None = Field(None, ge=1)
+    """`vi2clr data subset` (the `subset` DVC stage): a Kinetics train subset as an index file."""
+
+    num_classes: int | None = Field(None, ge=1, description="classes drawn with the seed; null = all")
+    per_class: int | None = Field(None, ge=1, description="videos per class; null = all")
     seed: int = 0
-    out: str = "data/index/kinetics_subset.json"
+    out: str = Field("data/subsets/kinetics_subset.json", description="its own DVC output, outside "
+                     "data.index_dir; point data.kinetics400.index here to pretrain on it")
 
 
 class ImageSetParams(Strict):

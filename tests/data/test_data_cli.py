@@ -29,8 +29,12 @@ def test_subset_writes_a_deterministic_index_that_pretraining_reads(tiny_project
     invoke_cli(["pretrain", "-S", "data.kinetics400.index=subset.json", "-S", "pretrain.epochs=1",
              "-S", "pretrain.batch_size=4", "-S", "pretrain.keep_epochs=[]"], cwd=tiny_project)
 
-    res = invoke_cli(["data", "subset"], cwd=tiny_project, check=False)
-    assert res.returncode == 2 and "data.subset.num_classes" in res.stderr
+    invoke_cli(["data", "subset", "-S", "data.subset.out=all.json"], cwd=tiny_project)  # null/null: the whole split
+    whole = [json.loads(line) for line in (tiny_project / "all.json").read_text().splitlines()]
+    assert len(whole[0]["classes"]) == 4 and sum(1 for r in whole if "path" in r) > 6
+
+    res = invoke_cli(["data", "subset", "-S", "data.subset.num_classes=99"], cwd=tiny_project, check=False)
+    assert res.returncode == 1 and "data.subset.num_classes" in res.stderr
 
 
 def test_corrupt_and_empty_videos_are_skipped_and_counted(tmp_path):

@@ -71,14 +71,16 @@ def index(p: Params, layouts: list[str] | None = None) -> None:
 
 
 def subset(p: Params) -> None:
-    """A deterministic Kinetics subset (num_classes x per_class, seed) as an index file."""
+    """A deterministic Kinetics subset (num_classes x per_class, seed) as an index file at ``data.subset.out``.
+
+    Null ``num_classes``/``per_class`` mean all classes / all videos, so with the defaults the file is
+    the whole ``data.kinetics400.split`` (the `subset` DVC stage always has an output to version).
+    Always read from the annotations, never from ``data.kinetics400.index``: a subset pointing
+    pretraining at itself must not feed back into the next subset.
+    """
     import typer
 
     sp, k = p.data.subset, p.data.kinetics400
-    if sp.num_classes is None or sp.per_class is None:
-        typer.echo("error: data.subset.num_classes and data.subset.per_class must be set (e.g. -S "
-                   "data.subset.num_classes=100 -S data.subset.per_class=50)", err=True)
-        raise typer.Exit(2)
     try:  # until cli.py has its one UserError handler
         full = read_dataset(p.data, "kinetics400", k.split)
         sub = make_kinetics_subset(full, sp.num_classes, sp.per_class, sp.seed)

@@ -41,30 +41,38 @@ def write_subset_list(names: list[str], path: str | os.PathLike) -> Path:
     return path
 
 
-def make_kinetics_subset(index: Index, num_classes: int, per_class: int, seed: int = 0) -> Index:
+def make_kinetics_subset(index: Index, num_classes: int | None, per_class: int | None, seed: int = 0) -> Index:
     """Deterministic subset: ``num_classes`` classes × at most ``per_class`` videos per class per split.
 
     Classes are drawn with ``default_rng(seed)``, kept in alphabetical order and relabelled
     0..N-1; videos per (split, class) are drawn from the path-sorted list with
-    ``default_rng([seed, class_id, split_pos])``.
+    ``default_rng([seed, class_id, split_pos])``. ``None`` means all: ``num_classes=None`` keeps
+    every class (labels unchanged), ``per_class=None`` every video, so ``(None, None)`` is the whole
+    index (name suffix ``all``) — the `subset` DVC stage always writes its file that way.
     """
-    if not 1 <= num_classes <= len(index.classes):
+    if num_classes is not None and not 1 <= num_classes <= len(index.classes):
         raise LayoutError(f"data.subset.num_classes must be in 1..{len(index.classes)}, got {num_classes}")
-    if per_class < 1:
+    if per_class is not None and per_class < 1:
         raise LayoutError(f"data.subset.per_class must be >= 1, got {per_class}")
-    picked = sorted(np.random.default_rng(seed).choice(len(index.classes), num_classes, replace=False).tolist())
+    if num_classes is None:
+        picked = list(range(len(index.classes)))
+    else:
+        picked = sorted(np.random.default_rng(seed).choice(len(index.classes), num_classes, replace=False).tolist())
     names = [index.classes[i] for i in picked]
     new_label = {old: new for new, old in enumerate(picked)}
     samples = []
     for split_pos, split in enumerate(index.splits()):
         for old in picked:
             pool = sorted((s for s in index.samples if s.split == split and s.label == old), key=lambda s: s.path)
-            order = np.random.default_rng([seed, old, split_pos]).permutation(len(pool))[:per_class]
+            keep = range(len(pool)) if per_class is None else \
+                sorted(np.random.default_rng([seed, old, split_pos]).permutation(len(pool))[:per_class].tolist())
             samples.extend(
                 Sample(pool[i].path, new_label[old], pool[i].label_name, split, pool[i].targets, dict(pool[i].extra))
-                for i in sorted(order.tolist())
+                for i in keep
             )
-    return Index(f"{index.name}-{num_classes}x{per_class}-seed{seed}", index.root, names, samples, [])
+    tag = "all" if num_classes is None and per_class is None else \
+        f"{num_classes or 'all'}x{per_class or 'all'}-seed{seed}"
+    return Index(f"{index.name}-{tag}", index.root, names, samples, [])
 
 
 def materialize_subset(index: Index, dest: str | os.PathLike, link: bool = True) -> Index:
