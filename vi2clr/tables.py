@@ -119,7 +119,8 @@ class Cell:
 
     @property
     def values(self) -> list[float]:
-        return [e.value for e in self.entries]
+        """The runs' values, sorted: statistics and reports do not depend on the store's run order."""
+        return sorted(e.value for e in self.entries)
 
     @property
     def runs(self) -> list[str]:
@@ -486,7 +487,7 @@ def write_tables(p: Params, out_dir: Path, runs: Iterable[Any] | None = None) ->
                 "table": key, "row": row, "col": col, "metric": cell.metric, "ours_mean": iv.mean,
                 "ci_low": iv.low, "ci_high": iv.high, "ci_method": iv.method, "n": iv.n,
                 "n_items": cell.n_items, "chance": chances[0] if len(chances) == 1 else chances or None,
-                "paper": pub, "runs": cell.runs, "scale": "; ".join(sorted(scales.get(key, set()))),
+                "paper": pub, "values": cell.values, "scale": "; ".join(sorted(scales.get(key, set()))),
             })
     with open(out_dir / "tables.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, ["table", "row", "col", "ours_mean", "ci_low", "ci_high", "n", "n_items",

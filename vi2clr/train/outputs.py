@@ -14,6 +14,7 @@ import yaml
 
 from vi2clr.config import Params
 from vi2clr.models import Vi2CLR, save_encoder
+from vi2clr.reports import reproducible
 from vi2clr.train import checkpoint as ckpt
 from vi2clr.train.cluster_pass import ClusterState
 from vi2clr.train.state import TrainState
@@ -119,12 +120,12 @@ class RunOutputs:
             fh.write(",".join("" if row[c] is None else f"{row[c]:.6g}" for c in HISTORY_COLUMNS) + "\n")
 
     def finish(self, run_id: str | None, epochs: int, final_metrics: dict[str, float] | None) -> None:
-        """``run.json``, and ``metrics.json`` from the last epoch's metrics (``time/*`` left out).
+        """``run.json``, and ``metrics.json`` from the last epoch's metrics (only what reproduces:
+        :func:`vi2clr.reports.reproducible`; times, throughput and the run id stay in MLflow).
         ``final_metrics=None`` (nothing was trained in this call) keeps an existing ``metrics.json``."""
         (self.dir / "run.json").write_text(json.dumps({"mlflow_run_id": run_id, "epochs": epochs,
                                                        "params_digest": self.digest}, indent=2))
         if final_metrics is None and self.metrics.exists():
             return
-        final = {k: v for k, v in (final_metrics or {}).items() if not k.startswith("time/")}
         self.metrics.parent.mkdir(parents=True, exist_ok=True)
-        self.metrics.write_text(json.dumps({"mlflow_run_id": run_id, **final}, indent=2))
+        self.metrics.write_text(json.dumps(reproducible(final_metrics or {}), indent=2))

@@ -15,6 +15,7 @@ from vi2clr.config import Params
 from vi2clr.data.index import Index
 from vi2clr.evaluate.cells import CELLS_TAG, SCALE_TAG, encode_cells
 from vi2clr.evaluate.metric_names import N_TEST
+from vi2clr.reports import reproducible
 from vi2clr.tracking import Tracker, eval_params, standard_tags
 
 
@@ -85,7 +86,7 @@ def write_metrics_json(ctx: EvalContext, merge: bool) -> Path:
     out = report_dir(ctx) / "metrics.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(out.read_text()) if out.exists() and merge else {}
-    previous.update(copy.deepcopy(ctx.results))
+    previous.update(reproducible(copy.deepcopy(ctx.results)))  # times stay in MLflow
     out.write_text(json.dumps(previous, indent=2, sort_keys=True))
     return out
 
