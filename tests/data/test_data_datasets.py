@@ -8,6 +8,7 @@ import torch
 from vi2clr.data.datasets import (
     ImageFolderIndex,
     PretrainClips,
+    SkipLog,
     SkippedItem,
     VideoClips,
     batch_len,
@@ -94,17 +95,30 @@ def test_centre_mode_is_deterministic(k400):
     assert torch.equal(a["video"], b["video"]) and torch.equal(a["image"], a["video"][:, T // 2])
 
 
-def test_bad_files_are_skipped_with_one_warning_each(synth_bad):
+def test_bad_files_are_skipped_with_one_line_each(synth_bad, caplog):
+    """Unreadable files become placeholders; the main process prints one line per file for the run
+    (SkipLog), not a Python warning from a worker once per epoch."""
+    import logging
+    import warnings
+
     index = read_kinetics400(synth_bad / "kinetics400", split="train")
     ds = PretrainClips(index, num_frames=T, size=S)
-    with pytest.warns(RuntimeWarning, match="skipping unreadable file") as record:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no Python warning from the dataset any more
         items = [ds[i] for i in range(len(ds))] + [ds[0], ds[1]]
     bad = [it for it in items if isinstance(it, SkippedItem)]
-    assert len({b.path for b in bad}) == 2 and len(record) == 2  # truncated + zero-length, warned once
+    assert len({b.path for b in bad}) == 2  # truncated + zero-length
     assert any("empty file" in b.reason for b in bad)
     batch = collate_skip_bad(items[:4] + [None])
     assert batch["skipped"] == 3 and batch_len(batch) == 2 and len(batch["skipped_paths"]) == 3
     assert batch["video1"].shape == (2, 3, T, S, S)
+    skips = SkipLog()
+    batches = [collate_skip_bad(items[k:k + 4]) for k in range(0, len(items), 4)]
+    with caplog.at_level(logging.WARNING, logger="vi2clr.data.datasets"):
+        for _epoch in range(3):
+            list(skips.watch(batches))
+    lines = [r.getMessage() for r in caplog.records if "skipping unreadable file" in r.getMessage()]
+    assert len(lines) == 2 and all(any(f"file {path}:" in line for line in lines) for path in {b.path for b in bad})
 
 
 def test_all_bad_batch_has_zero_items():

@@ -1,7 +1,7 @@
 """torch Datasets over an `Index`: pretraining clip pairs, evaluation clips, images.
 
 Every item is a dict. An unreadable file (VideoDecodeError, PIL/OS errors, zero-length) gives a
-warning naming the file (once per file per process) and the falsy placeholder `SkippedItem`
+one log line naming the file (once per file per run, :class:`SkipLog`) and the falsy placeholder `SkippedItem`
 (the contract's "None"); `collate_skip_bad` drops placeholders and ``None`` and reports
 ``batch["skipped"]`` / ``batch["skipped_paths"]``.
 
@@ -16,9 +16,9 @@ called before the epoch's iterator is created.
 from __future__ import annotations
 
 import functools
+import logging
 import random
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +40,15 @@ from vi2clr.data.video import (
     uniform_starts,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "SkippedItem",
     "PretrainClips",
     "VideoClips",
     "ImageFolderIndex",
     "collate_skip_bad",
+    "SkipLog",
     "make_loader",
     "seed_worker",
     "batch_len",
@@ -81,7 +84,6 @@ class _IndexDataset(Dataset):
         self.index = index
         self.seed = int(seed)
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-        self._warned: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.index.samples)
@@ -98,10 +100,8 @@ class _IndexDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch, i])
 
     def _skip(self, i: int, path: object, exc: BaseException) -> SkippedItem:
+        """The placeholder of an unreadable item; the main process reports it (:class:`SkipLog`)."""
         reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{exc.__class__.__name__}: {exc}"
-        if str(path) not in self._warned:
-            self._warned.add(str(path))
-            warnings.warn(f"skipping unreadable file {path}: {reason}", RuntimeWarning, stacklevel=3)
         return SkippedItem(i, str(path), reason)
 
     def _labels(self, sample: Sample) -> dict[str, Any]:
@@ -277,7 +277,26 @@ def collate_skip_bad(batch: Sequence[Mapping[str, Any] | SkippedItem | None]) ->
     out: dict[str, Any] = dict(default_collate(good)) if good else {"index": torch.empty(0, dtype=torch.int64)}
     out["skipped"] = len(bad)
     out["skipped_paths"] = [b.path if isinstance(b, SkippedItem) else "<unknown>" for b in bad]
+    out["skipped_reasons"] = [b.reason if isinstance(b, SkippedItem) else "no item" for b in bad]
     return out
+
+
+class SkipLog:
+    """One clear line per unreadable file for the whole run, printed by the main process
+    (``WARNING vi2clr.data.datasets: skipping unreadable file PATH: REASON``), instead of a Python
+    warning raised inside a DataLoader worker once per epoch. Wrap a loader: ``skips.watch(loader)``;
+    the per-epoch count travels in each batch's ``skipped`` (the pretraining epoch line sums it)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def watch(self, batches: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for batch in batches:
+            for path, reason in zip(batch.get("skipped_paths", []), batch.get("skipped_reasons", [])):
+                if path not in self.seen:
+                    self.seen.add(path)
+                    log.warning("skipping unreadable file %s: %s", path, reason)
+            yield batch
 
 
 def seed_worker(worker_id: int, seed: int = 0) -> None:

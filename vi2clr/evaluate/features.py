@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vi2clr.atomic import atomic_write
+from vi2clr.data.datasets import SkipLog
 from vi2clr.evaluate.batches import parse_batch
 
 
@@ -62,7 +63,7 @@ def extract_features(
     seen = 0
     try:
         with torch.inference_mode():
-            for raw in loader:
+            for raw in SkipLog().watch(loader):  # one line per unreadable file
                 b = parse_batch(raw, input_key)
                 n = b.inputs.shape[0]
                 index = b.index if b.index is not None else torch.arange(seen, seen + n)

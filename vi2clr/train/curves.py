@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vi2clr.config import Params
-from vi2clr.data.datasets import PretrainClips, make_loader
+from vi2clr.data.datasets import PretrainClips, SkipLog, make_loader
 from vi2clr.data.index import Index
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class CurveProbe:
         model.eval()
         feats: dict[str, list[torch.Tensor]] = {"video": [], "image": []}
         rows: list[torch.Tensor] = []
-        for batch in self.loader:
+        for batch in SkipLog().watch(self.loader):
             if len(batch.get("index", [])) == 0:
                 continue
             feats["video"].append(model.video_encoder(batch["video"].to(self.device)).float().cpu())

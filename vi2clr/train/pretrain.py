@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from vi2clr.clustering import ClusterAwareBatchSampler, center_nce_diagnostics, cluster_diagnostics
 from vi2clr.config import Params
-from vi2clr.data.datasets import PretrainClips, make_loader
+from vi2clr.data.datasets import PretrainClips, SkipLog, make_loader
 from vi2clr.data.index import Index
 from vi2clr.data.transforms import ClipAugment
 from vi2clr.errors import UserError
@@ -186,6 +186,7 @@ class Loaders:
     batches: EpochBatches
     centre: DataLoader
     num_videos: int
+    skips: SkipLog = field(default_factory=SkipLog)  # one line per unreadable file for the run
 
 
 def build_loaders(p: Params, index: Index, d: DistInfo) -> Loaders:
@@ -319,8 +320,8 @@ def cluster_pass(p: Params, d: DistInfo, epoch: int, net: torch.nn.Module, loade
         return ClusterState.instances(loaders.num_videos), {"time/extract_s": 0.0, "time/cluster_s": 0.0}
     model = net.module if d.distributed else net
     broadcast_buffers(model)  # every rank extracts with rank 0's BN state
-    batches = progress(loaders.centre, f"features {epoch + 1}/{cfg.epochs}", enabled=d.is_main and cfg.progress,
-                       total=len(loaders.centre))
+    batches = progress(loaders.skips.watch(loaders.centre), f"features {epoch + 1}/{cfg.epochs}",
+                       enabled=d.is_main and cfg.progress, total=len(loaders.centre))
     z, valid = extract_features(model, batches, d.device, loaders.num_videos, stream=clustering_stream(p))
     t1 = time.perf_counter()
     info: dict[str, float] = {}
@@ -426,7 +427,8 @@ def train_one_epoch(p: Params, net: torch.nn.Module, criterion: Criterion, state
     stats, in_a_row = EpochStats(), 0
     net.train()
     tick = time.perf_counter()
-    for batch in progress(loaders.train, f"epoch {epoch + 1}/{cfg.epochs}", enabled=d.is_main and cfg.progress,
+    for batch in progress(loaders.skips.watch(loaders.train), f"epoch {epoch + 1}/{cfg.epochs}",
+                          enabled=d.is_main and cfg.progress,
                           total=len(sampler)):
         got = time.perf_counter()
         stats.data_wait += got - tick
