@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--data", type=Path, default=Path("data/study"))
-    ap.add_argument("--out", type=Path, default=Path("reports/study-summary"))
+    ap.add_argument("--out", type=Path, default=Path("docs/study"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {}
