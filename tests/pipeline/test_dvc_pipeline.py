@@ -58,22 +58,29 @@ def test_repro_fills_the_tables_and_tracks_every_stage(repro):
 
 
 def test_every_plot_draws_its_series(repro):
-    """Each top-level plot of dvc.yaml has data for every series it names, against its own x."""
+    """Each top-level plot of dvc.yaml has data for every series it names (one per file and column,
+    so UCF101 and HMDB51 are separate recall series), against its own x, under its own title."""
     spec = yaml.safe_load((repro / "dvc.yaml").read_text())["plots"]
     shown = json.loads(sh([DVC, "plots", "show", "--json"], repro))
     assert not shown.get("errors"), shown.get("errors")
+    data = shown["data"]
     for entry in spec:
         (plot_id, props), = entry.items()
-        assert plot_id in shown, (plot_id, list(shown))
-        datapoints = [d for item in shown[plot_id] for d in (item.get("datapoints") or {}).get("workspace", [])]
-        assert datapoints, f"{plot_id}: no data"
-        for path, columns in props["y"].items():
+        assert plot_id in data, (plot_id, list(data))
+        content = data[plot_id][0]["content"]
+        assert props["title"] in json.dumps(content["title"]), plot_id
+        values = content["data"]["values"]
+        assert values, f"{plot_id}: no data"
+        assert all(props["x"] in v for v in values), f"{plot_id}: rows without x={props['x']}"
+        files = props["y"]
+        for path, columns in files.items():
             columns = [columns] if isinstance(columns, str) else columns
-            rows = [d for d in datapoints if d.get("dvc_data_version_info", {}).get("filename") == path]
+            rows = [v for v in values if v.get("filename", path) == path]
             assert rows, f"{plot_id}: no series from {path}"
             for column in columns:
-                assert any(column in d for d in rows), f"{plot_id}: {path} has no {column}"
-            assert all(props["x"] in d for d in rows), f"{plot_id}: rows without x={props['x']}"
+                assert any(v.get(column) not in (None, "") for v in rows), f"{plot_id}: {path} has no {column}"
+        if len(files) > 1:
+            assert {v["filename"] for v in values} == set(files), f"{plot_id}: series merged"
 
 
 def test_changing_one_ablation_row_reruns_only_that_row(repro):

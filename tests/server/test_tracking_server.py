@@ -101,8 +101,12 @@ def test_pretrain_and_eval_log_to_server(tracking_server, tiny_project, tmp_path
     assert got.read_bytes() == (encoders / "video_encoder.pt").read_bytes()
 
     vi2clr(["eval", EVAL_PROTOCOL, "--encoders", out_dir, *common], tiny_project, tracking_server.url)
-    evals = [r for r in client.search_runs([exp.experiment_id]) if r.info.run_id != pre.info.run_id]
+    runs = [r for r in client.search_runs([exp.experiment_id]) if r.info.run_id != pre.info.run_id]
+    protocol_runs = [r for r in runs if r.data.tags.get("kind") == "eval-protocol"]
+    evals = [r for r in runs if r.data.tags.get("kind") != "eval-protocol"]
     assert evals, "vi2clr eval logged no run"
+    assert len(protocol_runs) == 1 and protocol_runs[0].info.status == "FINISHED"
+    assert all(ev.data.tags.get("mlflow.parentRunId") == protocol_runs[0].info.run_id for ev in evals)
     for ev in evals:
         assert ev.info.status == "FINISHED" and ev.data.tags.get("kind") == "eval"
         assert ev.data.tags.get("pretrain_run_id") == pre.info.run_id

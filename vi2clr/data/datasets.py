@@ -289,9 +289,11 @@ class SkipLog:
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
+        self.count = 0  # items skipped so far (every pass counts: per-epoch deltas are the summary)
 
     def watch(self, batches: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for batch in batches:
+            self.count += int(batch.get("skipped", 0))
             for path, reason in zip(batch.get("skipped_paths", []), batch.get("skipped_reasons", [])):
                 if path not in self.seen:
                     self.seen.add(path)

@@ -344,6 +344,7 @@ def run_epoch(p: Params, d: DistInfo, epoch: int, state: TrainState, net: torch.
     epochs (and at the last), log, checkpoint, export; returns the epoch metrics."""
     cfg = p.pretrain
     seed_epoch(cfg.seed, epoch, d.rank)
+    skipped_before = loaders.skips.count
     state.cluster, timings = cluster_pass(p, d, epoch, net, loaders)
     if d.is_main:
         tracker.log_artifact(outputs.save_clusters(epoch, state.cluster), "clusters")
@@ -361,6 +362,7 @@ def run_epoch(p: Params, d: DistInfo, epoch: int, state: TrainState, net: torch.
     state.scheduler.step()
     state.epoch = state.sampler_epoch = epoch + 1
     state.nonfinite_total += stats.nonfinite
+    stats.skipped = loaders.skips.count - skipped_before  # clustering pass + training, this epoch
     metrics = epoch_metrics(stats, state, d, timings, truth)
     if curve is not None and (state.epoch % cfg.curve.every == 0 or state.epoch == cfg.epochs):
         t0 = time.perf_counter()
@@ -432,7 +434,6 @@ def train_one_epoch(p: Params, net: torch.nn.Module, criterion: Criterion, state
                           total=len(sampler)):
         got = time.perf_counter()
         stats.data_wait += got - tick
-        stats.skipped += int(batch.get("skipped", 0))
         n = len(batch.get("index", []))
         if not agree_to_step(n, 2, d.device):  # all ranks skip together
             tick = time.perf_counter()
