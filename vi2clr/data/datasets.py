@@ -293,6 +293,9 @@ class SkipLog:
 
     def watch(self, batches: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for batch in batches:
+            if not isinstance(batch, Mapping):  # (inputs, labels, ...) tuples carry no skip report
+                yield batch
+                continue
             self.count += int(batch.get("skipped", 0))
             for path, reason in zip(batch.get("skipped_paths", []), batch.get("skipped_reasons", [])):
                 if path not in self.seen:
