@@ -149,7 +149,8 @@ def tiny_pipeline_params() -> dict:
     suites["video_only"]["protocols"] = ["video-finetune"]
     raw["eval_random"]["protocols"] = ["image-linear", "voc-svm", "retrieval", "video-finetune"]
     raw["seeds"] = {"pretrain": [0], "random_init": [0]}
-    raw["pretrain"]["curve"] = {"every": 1, "split": "val", "videos": 10, "k": 3}
+    raw["data"]["synth"]["kinetics_val_per_class"] = 3  # 12 val videos: the learning curve needs >= 10
+    raw["pretrain"]["curve"] = {"every": 1, "split": "val", "videos": 12, "k": 3}
     return raw
 
 
