@@ -542,16 +542,23 @@ class Tracker:
                 logged = client.create_logged_model(self.experiment_id, name=name, source_run_id=run_id)
                 kwargs["model_id"] = logged.model_id
                 info = mlflow.pytorch.log_model(model, serialization_format="pickle", **kwargs)
-        if registered:
-            from mlflow.exceptions import MlflowException
+            if registered:
+                # Inside the binding too: the SQL registry resolves a ``models:/m-…`` source through
+                # a default ``MlflowClient()``, i.e. the process-global URI, not this client's.
+                self._register(registered, info.model_uri, run_id, logged.model_id, version_tags)
 
-            try:
-                client.create_registered_model(registered, description="vi2clr encoder exported by pretraining")
-            except MlflowException as exc:
-                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
-            client.create_model_version(registered, source=info.model_uri, run_id=run_id, model_id=logged.model_id,
-                                        tags={"pretrain_run_id": run_id, **version_tags})
+    def _register(self, registered: str, source: str, run_id: str, model_id: str,
+                  version_tags: dict[str, str]) -> None:
+        from mlflow.exceptions import MlflowException
+
+        client = self._client
+        try:
+            client.create_registered_model(registered, description="vi2clr encoder exported by pretraining")
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        client.create_model_version(registered, source=source, run_id=run_id, model_id=model_id,
+                                    tags={"pretrain_run_id": run_id, **version_tags})
 
     # -- lifecycle ---------------------------------------------------------------------------
 

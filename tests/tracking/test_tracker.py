@@ -165,14 +165,23 @@ def test_system_metrics_reach_the_client_bound_store(store, monkeypatch, empty_s
     assert any(k.startswith("system/cpu_utilization_percentage") for k in metrics), sorted(metrics)
 
 
-def test_encoders_logged_registered_and_loadable(store):
+def test_encoders_logged_registered_and_loadable(store, empty_store):
+    """Logged, registered and loadable, with the process-global URI pointing at another store
+    (as in a process that ran other tracking code first): only the tracker's own store is used."""
     uri, client = store
     import mlflow
 
+    other = uri.replace("mlflow.db", "other.db")
+    shutil.copy(empty_store, other.removeprefix("sqlite:///"))
     video, image = build_encoder("tiny3d").eval(), build_encoder("tiny2d").eval()
-    with Tracker(params=Params(), run_name="pretrain", system_metrics=False) as tr:
-        tr.log_encoder_models(video, image, num_frames=4, video_size=16, image_size=16,
-                              version_tags={"epoch": "1"})
+    mlflow.set_tracking_uri(other)
+    try:
+        with Tracker(params=Params(tracking={"uri": uri}), run_name="pretrain", system_metrics=False) as tr:
+            tr.log_encoder_models(video, image, num_frames=4, video_size=16, image_size=16,
+                                  version_tags={"epoch": "1"})
+        assert not tr._warned_offline, "a call failed and was queued"
+    finally:
+        mlflow.set_tracking_uri(None)
     assert tr.pending == 0
     with tracking._global_tracking_uri(uri):
         loaded = {name: mlflow.pytorch.load_model(f"models:/{name}/1") for name in (VIDEO_MODEL_NAME, IMAGE_MODEL_NAME)}
