@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vi2clr.errors import UserError
 from vi2clr.models.names import ENCODERS
+from vi2clr.paper import TAU
 
 
 class Strict(BaseModel):
@@ -198,7 +199,7 @@ class LossParams(Strict):
     center: LossTermParams = LossTermParams()
     video: LossTermParams = LossTermParams()
     image: LossTermParams = LossTermParams()
-    tau: float = Field(0.08, gt=0)
+    tau: float = Field(TAU, gt=0)
     gather: bool = Field(False, description="gather views across ranks so negatives come from the global batch")
     center_negatives: int | None = Field(None, ge=1, description="sample this many negative centroids when K exceeds it")
 

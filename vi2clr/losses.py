@@ -1,7 +1,7 @@
 """Contrastive losses of Vi2CLR as pure functions on tensors.
 
 All embeddings are expected to be L2-normalised already (the heads do it); nothing here
-normalises. τ defaults to 0.08 as in the paper.
+normalises. τ defaults to :data:`vi2clr.paper.TAU` (0.08, the paper's).
 
 - :func:`info_nce` — one-directional InfoNCE (positives on the diagonal).
 - :func:`multi_positive_nce` — VideoNCE / ImgNCE: two views per sample, every view of a
@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-TAU = 0.08
+from vi2clr.paper import TAU
 
 
 def info_nce(q: torch.Tensor, k: torch.Tensor, tau: float = TAU) -> torch.Tensor:

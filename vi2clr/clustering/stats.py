@@ -7,6 +7,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from vi2clr.paper import TAU
+
 
 def _check(z: torch.Tensor, assignments: torch.Tensor, num_clusters: int) -> torch.Tensor:
     if z.ndim != 2 or assignments.shape != (z.shape[0],):
@@ -40,7 +42,7 @@ def cluster_concentration(
     z: torch.Tensor,
     assignments: torch.Tensor,
     num_clusters: int,
-    tau: float = 0.08,
+    tau: float = TAU,
     mode: Concentration = "pcl",
     bound: float = 2.0,
 ) -> torch.Tensor:
