@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="Debian packages chromium + chromium-driver not installed (.ci/run installs them)")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ui(repro):
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
