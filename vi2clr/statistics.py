@@ -7,13 +7,18 @@ pretrainings), so the comparison is unpaired — Welch's t-test on the run means
 (pretraining seed, evaluation seed) run) when both rows have n >= 2; when both rows have a single
 run of an accuracy-type metric, Newcombe's interval for the difference of two proportions (built
 from the two Wilson intervals over test items). Any other case is "not resolved".
+
+A table tests many orderings at once (m of them), so 5 % of the true-null ones would come out
+"significant" by chance. :func:`holm_adjust` controls the family-wise error of a table's
+orderings at 5 % (Holm–Bonferroni step-down); the tables report the adjusted verdicts and, beside
+them, how many orderings the uncorrected tests would have called.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scipy import stats
 
@@ -95,7 +100,9 @@ class Comparison:
 
     verdict: "holds" (a > b significantly), "contradicted" (a < b significantly) or "not resolved".
     diff: mean(a) − mean(b); low/high: interval of the difference where the method gives one;
-    p_value: two-sided p of Welch's test where used.
+    p_value: two-sided p of the test (Welch's, or the one dual to Newcombe's interval);
+    p_adjusted / nominal: after :func:`holm_adjust`, the family-wise adjusted p and the verdict
+    the uncorrected test gave.
     """
 
     verdict: str
@@ -104,6 +111,8 @@ class Comparison:
     low: float | None = None
     high: float | None = None
     p_value: float | None = None
+    p_adjusted: float | None = None
+    nominal: str | None = None
 
 
 def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Comparison:
@@ -123,20 +132,64 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
 
 
 def newcombe(p1: float, n1: int, p2: float, n2: int, confidence: float = CONFIDENCE) -> Comparison:
-    """Newcombe's hybrid score interval (his method 10) for p1 − p2 of two independent proportions.
+    """Newcombe's hybrid score interval (his method 10) for p1 − p2 of two independent proportions
+    (:func:`newcombe_interval`). The claim p1 > p2 holds when low > 0, is contradicted when
+    high < 0. Proportions in [0, 1]."""
+    low, high = newcombe_interval(p1, n1, p2, n2, confidence)
+    verdict = HOLDS if low > 0 else CONTRADICTED if high < 0 else NOT_RESOLVED
+    return Comparison(verdict, p1 - p2, "Newcombe interval of the difference", low=low, high=high,
+                      p_value=newcombe_p_value(p1, n1, p2, n2))
 
-    With Wilson intervals (l_i, u_i) of each p_i:
+
+def newcombe_p_value(p1: float, n1: int, p2: float, n2: int, tol: float = 1e-10) -> float:
+    """The p-value of the test dual to :func:`newcombe`: 1 − c*, where c* is the confidence at which
+    the interval of p1 − p2 just touches 0 (it excludes 0 below c*, includes it above). Found by
+    bisection on c; 1.0 when p1 = p2. No closed form: the Wilson ends move non-linearly with z."""
+    if p1 == p2:
+        return 1.0
+
+    def excludes_zero(confidence: float) -> bool:
+        c = newcombe_interval(p1, n1, p2, n2, confidence)
+        return c[0] > 0 or c[1] < 0
+
+    lo, hi = 0.0, 1.0 - 1e-15  # excludes 0 at confidence -> 0 (a point at d != 0), includes it at -> 1
+    if excludes_zero(hi):
+        return 1.0 - hi
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if excludes_zero(mid) else (lo, mid)
+    return 1.0 - lo
+
+
+def newcombe_interval(p1: float, n1: int, p2: float, n2: int, confidence: float) -> tuple[float, float]:
+    """(low, high) of Newcombe's hybrid score interval for p1 − p2. With Wilson intervals
+    (l_i, u_i) of each p_i (:func:`wilson_interval`):
     low  = (p1 − p2) − sqrt((p1 − l1)² + (u2 − p2)²);
-    high = (p1 − p2) + sqrt((u1 − p1)² + (p2 − l2)²).
-    The claim p1 > p2 holds when low > 0, is contradicted when high < 0. Proportions in [0, 1].
-    """
+    high = (p1 − p2) + sqrt((u1 − p1)² + (p2 − l2)²)."""
     l1, u1 = wilson_interval(p1, n1, confidence)
     l2, u2 = wilson_interval(p2, n2, confidence)
     d = p1 - p2
-    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    verdict = HOLDS if low > 0 else CONTRADICTED if high < 0 else NOT_RESOLVED
-    return Comparison(verdict, d, "Newcombe interval of the difference", low=low, high=high)
+    return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+
+def holm_adjust(comparisons: Sequence[Comparison], confidence: float = CONFIDENCE) -> list[Comparison]:
+    """The family's verdicts under Holm–Bonferroni, family-wise error α = 1 − confidence.
+
+    With the m p-values sorted, p_(1) ≤ … ≤ p_(m), the adjusted p is
+    p̃_(i) = max_{j ≤ i} min(1, (m − j + 1) · p_(j)); ordering i is decided when p̃_(i) < α, in the
+    direction of its diff. A comparison without a p-value ("too few runs") counts in m with p = 1.
+    Hand-written: scipy has Benjamini–Hochberg (FDR) but not Holm, and statsmodels is not a dependency.
+    """
+    m = len(comparisons)
+    ps = [1.0 if c.p_value is None else c.p_value for c in comparisons]
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda k: ps[k])):
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        adjusted[i] = running
+    alpha = 1 - confidence
+    return [replace(c, verdict=_verdict(c.diff, adjusted[i] < alpha), p_adjusted=adjusted[i], nominal=c.verdict)
+            for i, c in enumerate(comparisons)]
 
 
 def compare(a: Sequence[float], b: Sequence[float], *, n_items_a: int | None = None,

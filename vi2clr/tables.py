@@ -6,12 +6,14 @@ runs that differ in either seed are kept apart. A cell of ours is the mean over 
 95 % interval (:mod:`vi2clr.statistics`): a Student-t interval over the runs when n >= 2, a Wilson
 interval over the run's test items when n = 1 and the metric is a proportion of items. Each column
 states its chance level; under each table a generated line says which of the paper's orderings
-our runs reproduce at 95 %, contradict, or cannot resolve. Published values are data
+our runs reproduce at 95 % family-wise (Holm over the table's orderings), contradict, or cannot
+resolve. Published values are data
 (``paper_tables.yaml``), never code. Each table states the data and scale of our runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -353,9 +355,11 @@ def build_rows(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) -> li
         out.append(row)
     chance = column_chance(paper, cells)
     row = {"row": "chance level (ours)"}
+    ours_cols = {c for (t, _r, c) in cells if t == paper.key}
     for col in paper.columns:
         levels = chance.get(col)
-        row[col] = " / ".join(f"{c * PAPER_SCALE:.1f}" for c in levels) if levels else "?"
+        # "?": we have runs in the column but their data did not tell; "—": no run of ours there
+        row[col] = " / ".join(f"{c * PAPER_SCALE:.1f}" for c in levels) if levels else "?" if col in ours_cols else "—"
     out.append(row)
     return out
 
@@ -395,19 +399,21 @@ def paper_orderings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) 
 
 
 def findings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) -> list[Finding]:
-    """Each testable paper ordering with its verdict at 95 % (:func:`vi2clr.statistics.compare`)."""
-    out = []
+    """Each testable paper ordering of the table (:func:`vi2clr.statistics.compare`), its verdict
+    Holm-adjusted over the table's orderings (:func:`vi2clr.statistics.holm_adjust`): 95 % family-wise."""
+    claims, comparisons = [], []
     for a, b, col in paper_orderings(paper, cells):
         ca, cb = cells[(paper.key, a, col)], cells[(paper.key, b, col)]
         proportion = is_proportion(ca.metric)
-        comparison = st.compare(ca.values, cb.values, n_items_a=ca.n_items if proportion else None,
-                                n_items_b=cb.n_items if proportion else None, scale=PAPER_SCALE)
-        out.append(Finding(f"{a} > {b} ({col})", comparison))
-    return out
+        comparisons.append(st.compare(ca.values, cb.values, n_items_a=ca.n_items if proportion else None,
+                                      n_items_b=cb.n_items if proportion else None, scale=PAPER_SCALE))
+        claims.append(f"{a} > {b} ({col})")
+    return [Finding(claim, c) for claim, c in zip(claims, st.holm_adjust(comparisons), strict=True)]
 
 
 def findings_line(found: list[Finding]) -> str:
-    """The generated line under a table: the paper's orderings grouped by verdict."""
+    """The generated line under a table: the paper's orderings grouped by their Holm-adjusted
+    verdict, then how many the uncorrected 95 % tests would have called (for comparison only)."""
     if not found:
         return "*Paper's orderings at 95 %:* none testable (no pair of rows with runs of ours)."
     groups: dict[str, list[str]] = {st.HOLDS: [], st.CONTRADICTED: [], st.NOT_RESOLVED: []}
@@ -415,7 +421,9 @@ def findings_line(found: list[Finding]) -> str:
         groups[f.comparison.verdict].append(f.claim)
     parts = [f"{verdict} ({len(claims)}): " + ("; ".join(claims) if claims else "none")
              for verdict, claims in groups.items()]
-    return "*Paper's orderings at 95 %:* " + " · ".join(parts)
+    nominal = {v: sum(f.comparison.nominal == v for f in found) for v in (st.HOLDS, st.CONTRADICTED)}
+    return (f"*Paper's orderings at 95 % family-wise (Holm over this table's {len(found)}):* " + " · ".join(parts)
+            + f" · *uncorrected 95 % would say:* holds {nominal[st.HOLDS]}, contradicted {nominal[st.CONTRADICTED]}")
 
 
 # ----------------------------------------------------------------------------- output
@@ -436,7 +444,9 @@ def render_markdown(paper_tables: dict[str, PaperTable], cells: dict[tuple[str, 
         "† n = 1 of an AP-type metric (mAP): no interval — AP is not a proportion of items and",
         "per-item scores are not logged for a bootstrap. Orderings are tested with Welch's unpaired",
         "t-test on run values (both n >= 2) or Newcombe's interval of a difference of proportions",
-        "(both n = 1); anything else is \"not resolved\". \"chance level\" is the expected value of a",
+        "(both n = 1); anything else is \"not resolved\". A table's orderings are one family: their",
+        "verdicts are Holm-adjusted to a 5 % family-wise error (m tests at 5 % each would call about",
+        "m/20 true-null orderings by chance). \"chance level\" is the expected value of a",
         "random guess on our test sets; (sat.) marks columns with chance >= 90 %, which cannot",
         "separate rows.",
         "",
@@ -465,11 +475,23 @@ def render_markdown(paper_tables: dict[str, PaperTable], cells: dict[tuple[str, 
     return "\n".join(lines)
 
 
+def shown_store(uri: str) -> str:
+    """The store as the reports name it: an SQLite file inside the working directory by its relative
+    path, so two clean runs in different folders write the same reports; any other URI as it is."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri[len(prefix):])
+        with contextlib.suppress(ValueError):
+            return prefix + path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    return uri
+
+
 def write_tables(p: Params, out_dir: Path, runs: Iterable[Any] | None = None) -> dict[str, Any]:
     """Write ``tables.md``, ``tables.csv`` and ``tables.json`` to ``out_dir``; return the JSON."""
     store = tracking_uri(p)
     if runs is None:
         runs = search_runs(store, p.tracking.experiment)
+    store = shown_store(store)
     paper_tables = load_paper_tables()
     cells, scales = collect_cells(runs, p)
     out_dir = Path(out_dir)
@@ -497,6 +519,7 @@ def write_tables(p: Params, out_dir: Path, runs: Iterable[Any] | None = None) ->
         writer.writerows(records)
     found = {key: [{"claim": f.claim, "verdict": f.comparison.verdict, "method": f.comparison.method,
                     "diff": f.comparison.diff, "p_value": f.comparison.p_value,
+                    "p_adjusted": f.comparison.p_adjusted, "nominal_verdict": f.comparison.nominal,
                     "low": f.comparison.low, "high": f.comparison.high}
                    for f in findings(paper, cells)] for key, paper in paper_tables.items()}
     result = {"store": store, "cells": records, "findings": found}

@@ -96,3 +96,33 @@ def test_chance_recall_at_k_by_hand_and_by_simulation():
     train = np.repeat(np.arange(4), [5, 10, 15, 20])
     hits = [np.any(rng.choice(train, 5, replace=False) == c) for c in rng.integers(0, 4, 20000)]
     assert st.chance_recall_at_k([5, 10, 15, 20], [1, 1, 1, 1], 5) == pytest.approx(np.mean(hits), abs=0.01)
+
+
+def test_holm_adjusts_a_family_as_the_step_down_rule_says():
+    # p = 0.01, 0.04, 0.03, 0.5 (m = 4): sorted 0.01·4 = 0.04, 0.03·3 = 0.09, 0.04·2 = 0.08 -> 0.09
+    # (monotone), 0.5·1 -> 0.5. Only the first is decided at alpha = 0.05.
+    cs = [st.Comparison(st.HOLDS, d, "x", p_value=p) for d, p in ((1.0, 0.01), (1.0, 0.04), (-1.0, 0.03), (1.0, 0.5))]
+    out = st.holm_adjust(cs)
+    assert [round(c.p_adjusted, 10) for c in out] == [0.04, 0.09, 0.09, 0.5]
+    assert [c.verdict for c in out] == [st.HOLDS, st.NOT_RESOLVED, st.NOT_RESOLVED, st.NOT_RESOLVED]
+    assert [c.nominal for c in out] == [st.HOLDS] * 4
+    # a comparison without a p-value counts in m with p = 1
+    none = st.holm_adjust([st.Comparison(st.NOT_RESOLVED, 0.0, "too few runs"),
+                           st.Comparison(st.HOLDS, 1.0, "x", p_value=0.03)])
+    assert none[1].p_adjusted == 0.06 and none[1].verdict == st.NOT_RESOLVED
+
+
+def test_twenty_nominal_findings_at_p_003_do_not_survive_the_family_correction():
+    cs = [st.Comparison(st.HOLDS, 1.0, "x", p_value=0.03) for _ in range(20)]
+    assert all(c.verdict == st.NOT_RESOLVED and c.nominal == st.HOLDS for c in st.holm_adjust(cs))
+
+
+def test_newcombe_p_value_is_dual_to_its_interval():
+    p = st.newcombe_p_value(0.55, 400, 0.5, 400)
+    lo, hi = st.newcombe_interval(0.55, 400, 0.5, 400, 1 - p - 1e-6)
+    assert lo > 0  # just below c* = 1 - p the interval excludes 0 ...
+    lo, hi = st.newcombe_interval(0.55, 400, 0.5, 400, 1 - p + 1e-6)
+    assert lo < 0 < hi  # ... just above it includes 0
+    assert abs(p - 0.1568) < 0.002  # close to the pooled two-proportion z-test's p on 400 items each
+    assert st.newcombe_p_value(0.5, 400, 0.5, 400) == 1.0
+    assert st.compare([60.0], [40.0], n_items_a=400, n_items_b=400).p_value < 1e-6

@@ -108,6 +108,7 @@ def test_chance_levels_and_saturation(rendered):
     assert chance[0] == "50.0" and chance[3] == "100.0"
     header = next(row for row in t5.splitlines() if row.startswith("| row"))
     assert "ucf_r20 (sat.)" in header and "ucf_r1 (sat.)" not in header
+    assert _row(_table(md, 7), "chance level (ours)")[2] == "—"  # kinetics400: no run of ours, nothing to guess
 
 
 def test_findings_line_calls_clear_differences_and_leaves_overlap_unresolved(rendered):
@@ -118,6 +119,10 @@ def test_findings_line_calls_clear_differences_and_leaves_overlap_unresolved(ren
     line = next(row for row in _table(md, 1).splitlines() if row.startswith("*Paper's orderings"))
     assert "holds (1): Vi2CLR (FINCH) > Vi2CLR (K-means) (epoch_50)" in line
     assert "not resolved (1): Vi2CLR (FINCH) > Vi2CLR (K-means) (epoch_100)" in line
+    assert "family-wise (Holm over this table's 2)" in line and "uncorrected 95 % would say" in line
+    t1 = {f["claim"]: f for f in result["findings"]["table1"]}
+    clear = t1["Vi2CLR (FINCH) > Vi2CLR (K-means) (epoch_50)"]
+    assert clear["p_adjusted"] >= clear["p_value"] and clear["nominal_verdict"] == "holds"
     # Table 2: pretrained vs random init, single runs on 400 items, 70 % vs 40 %: Newcombe says holds
     t2 = {f["claim"]: f["verdict"] for f in result["findings"]["table2"]}
     assert t2["Vi2CLR > Random init (ours) (imagenet_top1)"] == "holds"
@@ -148,3 +153,12 @@ def test_table4_rows_quoting_misplaced_columns_are_uncertain():
                 "MoCo (200 ep)", "S4L Rotation (semi-supervised)"):
         assert row in t4.uncertain
     assert "UDA (label-propagation)" not in t4.uncertain and "Supervised" not in t4.uncertain
+
+
+def test_reports_name_a_store_in_the_project_by_its_relative_path(tmp_path, monkeypatch):
+    from vi2clr.tables import shown_store
+
+    monkeypatch.chdir(tmp_path)
+    assert shown_store(f"sqlite:///{tmp_path / 'mlflow.db'}") == "sqlite:///mlflow.db"
+    assert shown_store("sqlite:////elsewhere/mlflow.db") == "sqlite:////elsewhere/mlflow.db"
+    assert shown_store("http://tracking:5000") == "http://tracking:5000"
