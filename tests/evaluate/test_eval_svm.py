@@ -79,3 +79,20 @@ def test_voc07_fewshot_reports_mean_std_over_samples_and_is_seeded():
     again = voc07_fewshot(x, t, xt, tt, ks=(1, 2), samples=3, costs=COSTS, cost_selection="fixed", fixed_cost=1.0)
     fixed_twice = voc07_fewshot(x, t, xt, tt, ks=(1, 2), samples=3, costs=COSTS, cost_selection="fixed", fixed_cost=1.0)
     assert again == fixed_twice
+
+
+def test_parallel_fits_are_deterministic():
+    """liblinear's random generator is process-global: fits run concurrently in *threads* interleave
+    its draws, so costs and APs changed from run to run (two clean `dvc repro` runs differed).
+    In processes, any n_jobs gives the n_jobs = 1 result, every time."""
+    rng = np.random.default_rng(0)
+    x, xt = rng.normal(size=(300, 32)), rng.normal(size=(120, 32))
+    t, tt = np.where(rng.random((300, 6)) < 0.3, 1, -1), np.where(rng.random((120, 6)) < 0.3, 1, -1)
+    costs = [1e-3, 0.1, 100.0]  # C = 100 on random labels: long liblinear runs, where the draws matter
+    ref = voc07_svm(x, t, xt, tt, costs=costs, n_jobs=1)
+    for _ in range(3):
+        par = voc07_svm(x, t, xt, tt, costs=costs, n_jobs=2)
+        assert par["cost_per_class"] == ref["cost_per_class"]
+        np.testing.assert_array_equal(par["ap_per_class"], ref["ap_per_class"])
+    few = [voc07_fewshot(x, t, xt, tt, ks=(2,), samples=2, costs=costs, n_jobs=j)[2] for j in (1, 2)]
+    assert few[0] == few[1]

@@ -22,8 +22,7 @@ Targets use the VOC convention throughout: (N, C) in {1: present, -1: absent, 0:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -64,8 +63,9 @@ class _Svm:
     def scores(self, x: np.ndarray, y: np.ndarray, x_eval: np.ndarray, cost: float) -> np.ndarray:
         """Fit on (x (N, D), y (N,) in {±1}) with C = cost; decision values on x_eval: (M,).
 
-        Unconverged fits (large C, max_iter reached) are kept, as in the benchmark; callers
-        silence their ConvergenceWarning (`_quiet`) so hundreds of fits do not flood the log.
+        Unconverged fits (large C, max_iter reached) are kept, as in the benchmark; their
+        ConvergenceWarning is silenced here, per fit, so hundreds of fits do not flood the log
+        (safe: fits never share a process's threads, see :func:`voc07_svm`).
         """
         clf = LinearSVC(
             C=cost,
@@ -78,16 +78,9 @@ class _Svm:
             max_iter=self.max_iter,
             random_state=self.seed,
         )
-        return clf.fit(x, y).decision_function(x_eval)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence ConvergenceWarning around a whole parallel run. Set once in the calling thread:
-    `warnings.catch_warnings` is not thread-safe, and the filters are process-global."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return clf.fit(x, y).decision_function(x_eval)
 
 
 def _ap(scores: np.ndarray, targets_col: np.ndarray, name: str) -> float:
@@ -161,8 +154,11 @@ def voc07_svm(
     test_x: (M, D), test_targets: (M, C). Features are L2-normalised here.
     Per class c: for each cost, 3-fold stratified CV (shuffled with `seed`) of a LinearSVC,
     scored by `voc_average_precision`; the best cost is refit on all of trainval and scored on
-    test with difficult images excluded. Classes run in parallel (`n_jobs`, joblib threads:
-    liblinear releases the GIL, and threads share the feature matrix instead of copying it).
+    test with difficult images excluded. Classes run in parallel in `n_jobs` *processes* (joblib's
+    loky), never threads: liblinear's random generator (seeded by ``random_state`` at each fit) is
+    process-global, so concurrent fits in threads interleave its draws and the result depends on
+    thread timing — two clean `dvc repro` runs differed by up to 1.4 AP points on a class, and a
+    cost choice flipped, before this (test: n_jobs 1 and 2 give identical results).
     `train_difficult`: "negative" (benchmark suite) or "exclude" (drop them from training).
 
     Returns dict(map: float, ap_per_class: (C,) array, cost_per_class: list[float],
@@ -177,14 +173,13 @@ def voc07_svm(
     if t.shape[1] != tt.shape[1] or x.shape[1] != xt.shape[1]:
         raise ValueError(f"train and test disagree: targets {t.shape} vs {tt.shape}, features {x.shape} vs {xt.shape}")
     svm = _Svm(pos_weight, seed, max_iter, dual)
-    with _quiet():
-        results = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_train_test_class)(
-                svm, x, t[:, c], xt, tt[:, c], list(costs), cv_folds, train_difficult,
-                _class_name(c, class_names),
-            )
-            for c in range(t.shape[1])
+    results = Parallel(n_jobs=n_jobs)(  # processes: see the docstring
+        delayed(_train_test_class)(
+            svm, x, t[:, c], xt, tt[:, c], list(costs), cv_folds, train_difficult,
+            _class_name(c, class_names),
         )
+        for c in range(t.shape[1])
+    )
     ap = np.array([r[0] for r in results])
     return {
         "map": float(ap.mean()),
@@ -285,14 +280,13 @@ def voc07_fewshot(
             for c in range(num_classes):
                 idx = fewshot_sample(t[:, c], k, rng, neg_per_pos, _class_name(c, class_names))
                 draws.append((s, c, idx))
-        with _quiet():
-            aps = Parallel(n_jobs=n_jobs, prefer="threads")(
-                delayed(_fewshot_class_aps)(
-                    svm, x[idx], np.where(t[idx, c] == 1, 1, -1), xt, tt[:, c], use_costs,
-                    _class_name(c, class_names),
-                )
-                for s, c, idx in draws
+        aps = Parallel(n_jobs=n_jobs)(  # processes, as in voc07_svm
+            delayed(_fewshot_class_aps)(
+                svm, x[idx], np.where(t[idx, c] == 1, 1, -1), xt, tt[:, c], use_costs,
+                _class_name(c, class_names),
             )
+            for s, c, idx in draws
+        )
         ap = np.stack(aps).reshape(samples, num_classes, len(use_costs))
         maps = ap.mean(axis=1)  # (samples, costs)
         best = int(np.argmax(maps.mean(axis=0)))
