@@ -12,6 +12,9 @@ import yaml
 # mlflow's telemetry thread edits os.environ while requests reads it (a race seen here).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+# MLflow 3 servers start job workers (huey consumers, one process each, ~170 MB): no test uses them,
+# and every server the suite starts would hold 1-2 GB more on a 24 GiB machine.
+os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 
 from _support import invoke_cli, run_cli, tiny_params  # noqa: E402
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -30,6 +31,7 @@ def ui(repro):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.Popen([VI2CLR, "ui", "--table", "6", "--port", str(port)], cwd=repro, env=env,
+                            start_new_session=True,  # its own process group: teardown stops the server's workers too
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = None
     deadline = time.monotonic() + 120
@@ -48,11 +50,11 @@ def ui(repro):
                 time.sleep(0.5)
         yield url, f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _driver():

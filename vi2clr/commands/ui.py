@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 import urllib.parse
 
@@ -60,4 +60,11 @@ def serve(p: Params, *, table: str | None, host: str, port: int) -> None:
     if server:
         return
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    raise SystemExit(subprocess.call(cmd))
+    # A local viewer needs no MLflow job workers (GenAI jobs: one process per worker, ~170 MB each);
+    # a user who wants them sets the variable.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Replace this process: Ctrl-C / SIGTERM then reach the server itself, which stops its workers.
+    # (As a child it was orphaned with all its workers when `vi2clr ui` was terminated.)
+    os.execv(sys.executable, cmd)
