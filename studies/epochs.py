@@ -44,10 +44,12 @@ def flat(metrics: dict) -> dict[str, float]:
 def pretrain(work: Path, seed: int, epochs: int) -> list[dict[str, str]]:
     """The longer pretraining of ``seed`` (skipped when done); its ``history.csv`` rows."""
     history = work / "reports" / "pretrain" / "full" / f"seed{seed}" / "history.csv"
-    if not (work / "runs" / "pretrain" / "full" / f"seed{seed}" / "video_encoder.pt").exists():
+    done = history.exists() and any(r["epoch"] == str(epochs) for r in csv.DictReader(open(history)))
+    if not done:  # an interrupted run resumes from its last checkpoint (bit-identical to an uninterrupted one)
+        started = (work / "runs" / "pretrain" / "full" / f"seed{seed}" / "last.pt").exists()
         subprocess.run([VI2CLR, "pretrain", "-S", f"pretrain.seed={seed}", "-S", f"pretrain.epochs={epochs}",
                         "-S", f"pretrain.out_dir=runs/pretrain/full/seed{seed}", "-S", "pretrain.progress=false",
-                        "--restart"], cwd=work, check=True)
+                        "--resume" if started else "--restart"], cwd=work, check=True)
     return list(csv.DictReader(open(history)))
 
 
