@@ -46,14 +46,10 @@ def tiny_pretrained(tmp_path_factory, tiny_data) -> Path:
     return root
 
 
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group marks
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``-n 2 --dist loadgroup``, the default addopts), the tests of the one
-    `dvc repro` (the session fixture ``repro``, ~3 min) share a worker, so it runs once, and they
-    come first (in their own order): the longest chain starts while the other worker takes the rest."""
+    """The tests of the one tiny `dvc repro` (the session fixture ``repro``, ~3 min) come first, in
+    their own order: under pytest-xdist their modules' ``xdist_group("repro")`` mark keeps them on one
+    worker (so the repro runs once), and the longest chain starts while the other worker takes the rest."""
     chain = [item for item in items if "repro" in getattr(item, "fixturenames", ())]
-    for item in chain:
-        item.add_marker(pytest.mark.xdist_group("repro"))
     in_chain = {id(item) for item in chain}
     items[:] = chain + [item for item in items if id(item) not in in_chain]

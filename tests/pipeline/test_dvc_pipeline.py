@@ -7,9 +7,13 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from _support import DVC, sh
 from mlflow.tracking import MlflowClient
+
+# one worker runs the session's `dvc repro` and every test that reads it (pytest-xdist --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("repro")
 
 
 def _runs(root: Path):
@@ -99,7 +103,7 @@ def test_changing_one_ablation_row_reruns_only_that_row(repro):
 def test_dvc_exp_run_shows_up_in_the_tables_under_its_name(repro):
     sh(["git", "add", "-A"], repro)
     sh(["git", "commit", "-qm", "state"], repro)
-    sh([DVC, "exp", "run", "-n", "lr-two", "-S", "ablations.center_only.pretrain.optim.lr=0.002"], repro,
+    sh([DVC, "exp", "run", "-n", "lr-two", "-S", "++ablations.center_only.pretrain.optim.lr=0.002"], repro,
        timeout=1200)
     runs = [r for r in _runs(repro) if r.data.tags.get("dvc.exp_name") == "lr-two"]
     assert {r.data.tags.get("dvc.stage") for r in runs} >= {"pretrain@center_only-0", "eval@center_only-0"}

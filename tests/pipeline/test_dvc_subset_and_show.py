@@ -11,8 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from _support import DVC, GIT_ENV, REPO, copy_repo, sh, tiny_params
+
+# one worker runs the session's `dvc repro` and every test that reads it (pytest-xdist --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("repro")
 
 SUBSET = "data/subsets/kinetics_subset.json"
 

@@ -21,8 +21,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 ARTIFACTS = Path(os.environ.get("VI2CLR_TEST_ARTIFACTS", REPO / "test-artifacts"))
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="Debian packages chromium + chromium-driver not installed (.ci/run installs them)")
+pytestmark = [pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                 reason="Debian packages chromium + chromium-driver not installed (.ci/run installs them)"),
+              pytest.mark.xdist_group("repro")]  # the worker that runs the session's `dvc repro`
 
 
 @pytest.fixture(scope="module")

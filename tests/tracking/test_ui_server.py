@@ -14,7 +14,7 @@ def test_ui_prints_server_url_and_starts_nothing(tmp_path, monkeypatch):
     uri = f"http://127.0.0.1:{free_port()}/"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     started = []
-    monkeypatch.setattr(ui.subprocess, "call", lambda *a, **k: started.append(a) or 0)
+    monkeypatch.setattr(ui.os, "execv", lambda *a, **k: started.append(a))
     lines = []
     monkeypatch.setattr("builtins.print", lambda *a, **k: lines.append(" ".join(map(str, a))))
     ui.serve(Params(), table=None, host="127.0.0.1", port=5000)
