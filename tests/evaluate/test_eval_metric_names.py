@@ -74,11 +74,11 @@ def test_results_convert_protocol_outputs_to_named_metrics():
 
 
 def test_recording_refuses_a_cell_outside_the_one_mapping(tmp_path, monkeypatch):
-    """`record` is the only writer of the cells tag; a cell the mapping lacks stops it before any run."""
+    """`dataset_run` is the only writer of the cells tag; a cell the mapping lacks stops it before any run."""
     from _support import tiny_params
 
     from vi2clr.commands.evaluate.context import EvalContext
-    from vi2clr.commands.evaluate.recording import record
+    from vi2clr.commands.evaluate.recording import dataset_run
     from vi2clr.config import Params
 
     monkeypatch.chdir(tmp_path)
@@ -88,7 +88,8 @@ def test_recording_refuses_a_cell_outside_the_one_mapping(tmp_path, monkeypatch)
     for bad in (["table2", "Vi2CLR", "voc07_map", mn.IMAGE_LINEAR_TOP1], ["table2", "Vi2CLR", "k1", mn.VOC07_SVM_MAP],
                 ["table9", "Vi2CLR", "voc07_map", mn.VOC07_SVM_MAP]):
         with pytest.raises(KeyError):
-            record(ctx, "voc-svm", "voc2007", {mn.VOC07_SVM_MAP: 0.5}, [bad], meta={}, scale="", split="test", n_test=1)
+            with dataset_run(ctx, "voc-svm", "voc2007", [bad], meta={}, scale="", split="test"):
+                pass
     with pytest.raises(KeyError):
         pc.paper_cell("table7", "r", "ucf101")  # ambiguous without the protocol
     assert pc.paper_cell("table7", "r", "ucf101", protocol="frozen")[3] == mn.VIDEO_LINEAR_TOP1

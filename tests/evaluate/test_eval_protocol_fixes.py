@@ -157,15 +157,40 @@ def test_every_eval_run_carries_both_seeds_and_n_test(tmp_path, monkeypatch):
     from _support import mlflow_runs
 
     from vi2clr.commands.evaluate.context import EvalContext
-    from vi2clr.commands.evaluate.recording import record
+    from vi2clr.commands.evaluate.recording import dataset_run
     from vi2clr.evaluate.cells import paper_cell
 
     monkeypatch.chdir(tmp_path)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     p = load_params(REPO / "params.yaml", [f"tracking.uri={store}", "eval.seed=4"])
     ctx = EvalContext(p, "t", tmp_path, {})
-    record(ctx, "voc-svm", "voc2007", {"voc07_svm/map": 0.5}, [paper_cell("table2", "r", "voc07_map")],
-           meta={"pretrain_run_id": "x", "pretrain_seed": 2}, scale="", split="test", n_test=40)
+    with dataset_run(ctx, "voc-svm", "voc2007", [paper_cell("table2", "r", "voc07_map")],
+                     meta={"pretrain_run_id": "x", "pretrain_seed": 2}, scale="", split="test") as run:
+        run.finish({"voc07_svm/map": 0.5}, 40)
     run = mlflow_runs(store, experiment=p.tracking.experiment)[0]
     assert run.data.tags["pretrain_seed"] == "2" and run.data.tags["eval_seed"] == "4"
-    assert run.data.metrics["n_test"] == 40
+    assert run.data.metrics["n_test"] == 40 and run.info.status == "FINISHED"
+
+
+def test_dataset_runs_open_before_their_work_and_fail_with_it(tmp_path, monkeypatch):
+    """The per-data-set run exists (RUNNING) while its work runs, and a crash in the work closes
+    it FAILED with no result metrics."""
+    from _support import mlflow_runs
+
+    from vi2clr.commands.evaluate.context import EvalContext
+    from vi2clr.commands.evaluate.recording import dataset_run
+    from vi2clr.evaluate.cells import paper_cell
+
+    monkeypatch.chdir(tmp_path)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    p = load_params(REPO / "params.yaml", [f"tracking.uri={store}"])
+    ctx = EvalContext(p, "t", tmp_path, {})
+    cells = [paper_cell("table2", "r", "voc07_map")]
+    with pytest.raises(RuntimeError, match="in the work"):
+        with dataset_run(ctx, "voc-svm", "voc2007", cells, meta={}, scale="", split="test"):
+            (during,) = mlflow_runs(store, experiment=p.tracking.experiment)
+            assert during.info.status == "RUNNING" and during.data.tags["dataset"] == "voc2007"
+            raise RuntimeError("crash in the work")
+    (after,) = mlflow_runs(store, experiment=p.tracking.experiment)
+    assert after.info.run_id == during.info.run_id and after.info.status == "FAILED"
+    assert "n_test" not in after.data.metrics and not ctx.results

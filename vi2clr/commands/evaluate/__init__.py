@@ -9,16 +9,14 @@ share one extraction.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from vi2clr.commands.evaluate import protocols as _p
 from vi2clr.commands.evaluate.context import EvalContext, make_context
 from vi2clr.commands.evaluate.recording import protocol_run, write_metrics_json
-from vi2clr.config import Params
 from vi2clr.evaluate.errors import EvalError
 
-__all__ = ["EvalContext", "EvalError", "PROTOCOLS", "make_context", "run_protocols", "run_suite"]
+__all__ = ["EvalContext", "EvalError", "PROTOCOLS", "make_context", "run_protocols"]
 
 PROTOCOLS: dict[str, Callable[[EvalContext], dict[str, float]]] = {
     "image-linear": _p.image_linear,
@@ -39,7 +37,6 @@ def run_protocols(ctx: EvalContext, protocols: list[str]) -> dict[str, dict[str,
     if ctx.encoders is not None and not ctx.encoders.is_dir():
         raise EvalError(f"encoders folder {ctx.encoders} does not exist (run `vi2clr pretrain` first)")
     for name in protocols:
-        ctx.clock = time.perf_counter()
         with protocol_run(ctx, name) as run:
             ctx.protocol_run = run.run_id
             PROTOCOLS[name](ctx)
@@ -47,10 +44,3 @@ def run_protocols(ctx: EvalContext, protocols: list[str]) -> dict[str, dict[str,
     write_metrics_json(ctx, merge=len(protocols) == 1)
     return ctx.results
 
-
-def run_suite(p: Params, name: str, *, stage: str | None = None, seed: int | None = None) -> dict[str, dict[str, float]]:
-    """Every protocol of ``eval_suites.<name>`` (or ``random``): what a dvc.yaml eval stage runs;
-    ``seed``: the pipeline matrix's pretraining (or random-init) seed, see :func:`make_context`."""
-    ctx = make_context(p, suite=name, encoders=None, random_init=False, stage=stage, seed=seed)
-    spec = p.eval_random if name == "random" else p.eval_suites[name]
-    return run_protocols(ctx, list(spec.protocols))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ class EvalContext:
     stage: str | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     results: dict[str, dict[str, float]] = field(default_factory=dict)
-    clock: float = field(default_factory=time.perf_counter)  # start of the work the next record() reports
     report_name: str = ""  # sub-folder of reports/eval/<suite>/ (``seed<S>`` in the pipeline matrix)
     protocol_run: str | None = None  # MLflow run of the protocol in progress; dataset runs nest under it
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +30,40 @@ def scale_note(p: Params, dataset: str, index: Index, meta: dict[str, Any], enco
             f"{source}, {'CPU' if not torch.cuda.is_available() else 'GPU'}")
 
 
-def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, float], cells: list[list[str]],
-           *, meta: dict[str, Any], scale: str, split: str, n_test: int, extra_params: dict[str, Any] | None = None,
-           extra_tags: dict[str, str] | None = None, data: Index | None = None) -> dict[str, float]:
-    """One MLflow run for one protocol on one dataset; ``cells`` = [[table, row, col, metric], ...],
-    each built by `vi2clr.evaluate.cells.paper_cell` (checked against the one mapping).
+class DatasetRun:
+    """The MLflow run of one protocol on one data set while its work runs (made by `dataset_run`);
+    `finish` logs the result, keeps it for ``metrics.json`` and prints it."""
+
+    def __init__(self, ctx: EvalContext, tracker: Tracker, key: str, label: str) -> None:
+        self.ctx, self.tracker, self.key, self.label = ctx, tracker, key, label
+        self._start = time.perf_counter()
+
+    def finish(self, metrics: dict[str, float], n_test: int) -> dict[str, float]:
+        """Log ``metrics`` + ``n_test`` (the test items scored: images, videos or queries, which the
+        tables need for intervals) + ``time/seconds`` (since the run opened); returns them."""
+        metrics = {**metrics, N_TEST: float(n_test), "time/seconds": time.perf_counter() - self._start}
+        self.tracker.log_metrics(metrics)
+        self.ctx.results[self.key] = metrics
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/ap/" not in k and "/cost/" not in k
+                          and k != N_TEST) + f" (n_test={n_test})"
+        print(f"{self.label}: {shown}")
+        return metrics
+
+
+@contextmanager
+def dataset_run(ctx: EvalContext, protocol: str, dataset: str, cells: list[list[str]], *, meta: dict[str, Any],
+                scale: str, split: str, data: Index | None = None, extra_params: dict[str, Any] | None = None,
+                extra_tags: dict[str, str] | None = None) -> Iterator[DatasetRun]:
+    """Open the MLflow run of one protocol on one data set BEFORE its work: the body does the work
+    and calls ``run.finish(metrics, n_test)``; an exception closes the run FAILED (Ctrl-C, SIGTERM:
+    KILLED). ``cells`` = [[table, row, col, metric], ...], each built by
+    `vi2clr.evaluate.cells.paper_cell` (checked against the one mapping before any run opens).
 
     Every run carries the tags ``pretrain_seed`` (seed of the pretraining behind the encoders; the
     eval seed for random init; "unknown" when the encoder's folder does not tell) and ``eval_seed``,
-    and the metric ``n_test``: the number of test items scored (images, videos or queries), which
-    the tables need for intervals."""
+    and nests under the protocol's run (`protocol_run`)."""
     p = ctx.params
     cells_tag = encode_cells(cells)  # refuses a cell the mapping does not know, before any run starts
-    metrics = {**metrics, N_TEST: float(n_test), "time/seconds": time.perf_counter() - ctx.clock}
     seed = meta.get("pretrain_seed")
     primary = cells[0] if cells else [None, None, None, None]
     tags = standard_tags(dvc_stage=ctx.stage, extra={
@@ -59,14 +82,8 @@ def record(ctx: EvalContext, protocol: str, dataset: str, metrics: dict[str, flo
                             "pretrain_epoch": meta.get("epoch", 0), **(extra_params or {})})
         if data is not None:
             tracker.log_index(data, context="eval")
-        tracker.log_metrics(metrics)
-    key = f"{protocol}/{dataset}" + "".join(f"/{v}" for v in (extra_params or {}).values())
-    ctx.results[key] = metrics
-    shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "/ap/" not in k and "/cost/" not in k
-                      and k != N_TEST) + f" (n_test={n_test})"
-    print(f"[{ctx.suite}] {protocol} {dataset}: {shown}")
-    ctx.clock = time.perf_counter()
-    return metrics
+        key = f"{protocol}/{dataset}" + "".join(f"/{v}" for v in (extra_params or {}).values())
+        yield DatasetRun(ctx, tracker, key, f"[{ctx.suite}] {protocol} {dataset}")
 
 
 def report_dir(ctx: EvalContext) -> Path:
