@@ -14,7 +14,7 @@ from vi2clr.clustering import center_nce_diagnostics, cluster_concentration, fin
 from vi2clr.config import ClusteringParams
 from vi2clr.losses import center_nce
 from vi2clr.models import Vi2CLR, build_encoder
-from vi2clr.train.cluster_pass import cluster_features, extract_features, extract_joint_features
+from vi2clr.train.cluster_pass import cluster_features, extract_features
 
 TAU = 0.08
 
@@ -104,7 +104,7 @@ def test_extract_features_returns_the_stream_and_a_valid_mask(stream):
     torch.testing.assert_close(z[valid].norm(dim=1), torch.ones(6))
     assert (z[3] == 0).all()
     if stream == "joint":
-        torch.testing.assert_close(extract_joint_features(model, loader, torch.device("cpu"), 7), z)
+        torch.testing.assert_close(extract_features(model, loader, torch.device("cpu"), 7, "joint")[0], z)
     with pytest.raises(ValueError, match="stream must be"):
         extract_features(model, loader, torch.device("cpu"), 7, "audio")
 

@@ -11,7 +11,6 @@ from vi2clr.data.datasets import (
     SkipLog,
     SkippedItem,
     VideoClips,
-    batch_len,
     collate_skip_bad,
     make_loader,
 )
@@ -110,7 +109,7 @@ def test_bad_files_are_skipped_with_one_line_each(synth_bad, caplog):
     assert len({b.path for b in bad}) == 2  # truncated + zero-length
     assert any("empty file" in b.reason for b in bad)
     batch = collate_skip_bad(items[:4] + [None])
-    assert batch["skipped"] == 3 and batch_len(batch) == 2 and len(batch["skipped_paths"]) == 3
+    assert batch["skipped"] == 3 and len(batch["index"]) == 2 and len(batch["skipped_paths"]) == 3
     assert batch["video1"].shape == (2, 3, T, S, S)
     skips = SkipLog()
     batches = [collate_skip_bad(items[k:k + 4]) for k in range(0, len(items), 4)]
@@ -123,7 +122,7 @@ def test_bad_files_are_skipped_with_one_line_each(synth_bad, caplog):
 
 def test_all_bad_batch_has_zero_items():
     batch = collate_skip_bad([None, SkippedItem(0, "x.mp4", "empty file (0 bytes)")])
-    assert batch_len(batch) == 0 and batch["skipped"] == 2 and batch["skipped_paths"] == ["<unknown>", "x.mp4"]
+    assert len(batch["index"]) == 0 and batch["skipped"] == 2 and batch["skipped_paths"] == ["<unknown>", "x.mp4"]
 
 
 def test_loader_with_workers_gives_the_same_batches_as_without(k400):

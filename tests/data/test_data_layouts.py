@@ -10,11 +10,10 @@ import pytest
 from PIL import Image
 
 from vi2clr.config import SynthParams
-from vi2clr.data import video as video_module
 from vi2clr.data.catalog import read_dataset
-from vi2clr.data.index import Index, LayoutError, Sample, probe_index
+from vi2clr.data.index import Index, LayoutError, Sample
 from vi2clr.data.layouts import VOC_CLASSES, read_hmdb51, read_imagenet, read_kinetics400, read_ucf101, read_voc2007
-from vi2clr.data.subsets import make_kinetics_subset, make_semisup_subset, materialize_subset
+from vi2clr.data.subsets import make_kinetics_subset, make_semisup_subset
 from vi2clr.errors import UserError
 
 # ----------------------------------------------------------------------------- Kinetics-400
@@ -184,13 +183,6 @@ def test_kinetics_subset_is_deterministic_and_relabelled(synth):
     assert all(sub.classes[s.label] == s.label_name for s in sub.samples)
 
 
-def test_materialized_subset_is_a_self_contained_folder(synth, tmp_path):
-    sub = make_kinetics_subset(read_kinetics400(synth / "kinetics400", split="train"), 2, 1, seed=0)
-    copy = materialize_subset(sub, tmp_path / "k400sub")
-    assert all(copy.resolve(s).is_file() for s in copy.samples) and copy.digest() == sub.digest()
-    assert (tmp_path / "k400sub/synthetic_meta.csv").is_file()
-
-
 # ----------------------------------------------------------------------------- the index itself
 
 
@@ -277,17 +269,3 @@ def test_select_and_counts(synth):
     test = index.select("test")
     assert {s.split for s in test.samples} == {"test"} and test.classes == index.classes
     assert index.counts()["test"] == test.counts()["test"]
-
-
-def test_probe_index_caches_beside_the_index(synth, tmp_path, monkeypatch):
-    index = read_ucf101(synth / "ucf101", 1)
-    cache = tmp_path / "ucf.probe.json"
-    probe_index(index, cache)
-    assert all(s.extra["num_frames"] == 12 and s.extra["height"] == 32 for s in index.samples)
-
-    def fail(path):
-        raise AssertionError(f"{path} probed again")
-
-    monkeypatch.setattr(video_module, "probe_video", fail)
-    again = probe_index(read_ucf101(synth / "ucf101", 1), cache)
-    assert again.samples[0].extra["fps"] == pytest.approx(25.0)

@@ -6,9 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from vi2clr.evaluate.checks import check_num_classes
 from vi2clr.evaluate.classify import group_mean_by_index, predict
-from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.linear import train_linear_on_features, train_linear_probe
 from vi2clr.evaluate.sgd import SGDSettings
 
@@ -85,9 +83,3 @@ def test_video_level_testing_averages_softmax_scores_across_batches():
     assert s.shape == (2, 2) and y.tolist() == [0, 1] and s.argmax(1).tolist() == [0, 1]
     clip_scores, _ = predict(forward, loader, "cpu", video_level=False)
     assert clip_scores.shape == (5, 2)
-
-
-def test_check_num_classes_is_one_line():
-    check_num_classes(101, 101, "ckpt.pt", "ucf101")
-    with pytest.raises(EvalError, match=r"^class count mismatch: checkpoint ft.pt has a 101-class head, data set hmdb51 has 51 classes$"):
-        check_num_classes(101, 51, "ft.pt", "hmdb51")

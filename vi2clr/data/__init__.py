@@ -7,9 +7,9 @@ Modules: `index` (Sample, Index, probing), `layouts` (readers of the official la
 synthetic data).
 """
 
-from vi2clr.data.index import Index, LayoutError, Sample, probe_cache_path, probe_index
+from vi2clr.data.index import Index, LayoutError, Sample
 from vi2clr.data.layouts import read_hmdb51, read_imagenet, read_kinetics400, read_ucf101, read_voc2007
-from vi2clr.data.subsets import make_kinetics_subset, make_semisup_subset, materialize_subset, write_subset_list
+from vi2clr.data.subsets import make_kinetics_subset, make_semisup_subset, write_subset_list
 from vi2clr.data.video import VideoDecodeError, read_clip
 
 __all__ = [
@@ -19,9 +19,6 @@ __all__ = [
     "VideoDecodeError",
     "make_kinetics_subset",
     "make_semisup_subset",
-    "materialize_subset",
-    "probe_cache_path",
-    "probe_index",
     "read_clip",
     "read_hmdb51",
     "read_imagenet",

@@ -51,7 +51,6 @@ __all__ = [
     "SkipLog",
     "make_loader",
     "seed_worker",
-    "batch_len",
 ]
 
 # Errors that mean "this file is bad", not "the program is wrong".
@@ -258,11 +257,6 @@ class ImageFolderIndex(_IndexDataset):
             return self._skip(i, path, exc)
         x = _seeded(int(self._rng(i).integers(0, 2**62)), self.transform, image)
         return {"image": x, **self._labels(sample), "index": i}
-
-
-def batch_len(batch: Mapping[str, Any]) -> int:
-    """Number of items in a batch from `collate_skip_bad` (0 when all were skipped)."""
-    return int(len(batch["index"]))
 
 
 def collate_skip_bad(batch: Sequence[Mapping[str, Any] | SkippedItem | None]) -> dict[str, Any]:

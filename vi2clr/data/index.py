@@ -12,14 +12,13 @@ import hashlib
 import json
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vi2clr.errors import UserError
 
-__all__ = ["Sample", "Index", "LayoutError", "INDEX_FORMAT", "probe_index", "probe_cache_path"]
+__all__ = ["Sample", "Index", "LayoutError", "INDEX_FORMAT"]
 
 INDEX_FORMAT = "vi2clr-index/1"
 PROBE_KEYS = ("num_frames", "fps", "width", "height")
@@ -172,47 +171,3 @@ class Index:
             samples=samples,
             missing=list(header.get("missing", [])),
         )
-
-
-def probe_cache_path(index_path: str | os.PathLike) -> Path:
-    """The probe cache beside an index file: ``<stem>.probe.json``."""
-    index_path = Path(index_path)
-    return index_path.with_name(index_path.stem + ".probe.json")
-
-
-def probe_index(index: Index, cache_path: str | os.PathLike | None = None, max_workers: int = 2) -> Index:
-    """Fill ``extra`` with num_frames, fps, width, height of every video (in place; returns index).
-
-    Results are cached in ``cache_path`` (JSON, keyed by relative path, invalidated by file size),
-    so only new or changed files are opened. Unreadable files get ``extra["probe_error"]``.
-    """
-    from vi2clr.data.video import VideoDecodeError, probe_video
-
-    cache: dict[str, dict[str, Any]] = {}
-    if cache_path is not None and Path(cache_path).is_file():
-        cache = json.loads(Path(cache_path).read_text(encoding="utf-8"))
-
-    def probe(sample: Sample) -> tuple[str, dict[str, Any]]:
-        full = index.resolve(sample)
-        size = full.stat().st_size if full.is_file() else -1
-        hit = cache.get(sample.path)
-        if hit is not None and hit.get("size") == size:
-            return sample.path, hit
-        try:
-            info = probe_video(full)
-            return sample.path, {"size": size, "num_frames": info.num_frames, "fps": info.fps,
-                                 "width": info.width, "height": info.height}
-        except VideoDecodeError as exc:
-            return sample.path, {"size": size, "probe_error": exc.reason}
-
-    with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        results = dict(pool.map(probe, index.samples))
-    for s in index.samples:
-        r = results[s.path]
-        s.extra.pop("probe_error", None)
-        s.extra.update({k: v for k, v in r.items() if k != "size"})
-    if cache_path is not None:
-        Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
-        merged = {**cache, **results}
-        Path(cache_path).write_text(json.dumps(merged, sort_keys=True, indent=0) + "\n", encoding="utf-8")
-    return index

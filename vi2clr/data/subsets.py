@@ -9,9 +9,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from vi2clr.data.index import Index, LayoutError, Sample
-from vi2clr.data.layouts import SIDECAR_NAME
 
-__all__ = ["make_kinetics_subset", "make_semisup_subset", "materialize_subset", "write_subset_list"]
+__all__ = ["make_kinetics_subset", "make_semisup_subset", "write_subset_list"]
 
 
 def make_semisup_subset(index: Index, fraction: float, seed: int = 0) -> list[str]:
@@ -73,28 +72,3 @@ def make_kinetics_subset(index: Index, num_classes: int | None, per_class: int |
     tag = "all" if num_classes is None and per_class is None else \
         f"{num_classes or 'all'}x{per_class or 'all'}-seed{seed}"
     return Index(f"{index.name}-{tag}", index.root, names, samples, [])
-
-
-def materialize_subset(index: Index, dest: str | os.PathLike, link: bool = True) -> Index:
-    """Copy (or hard-link when ``link`` and possible) the index's files under ``dest``; same relative paths.
-
-    Returns the index re-rooted at ``dest`` — a self-contained folder for a DVC output.
-    """
-    import shutil
-
-    dest = Path(dest)
-    for s in index.samples:
-        src, dst = index.resolve(s), dest.joinpath(*PurePosixPath(s.path).parts)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.exists():
-            continue
-        try:
-            if not link:
-                raise OSError
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-    sidecar = index.root / SIDECAR_NAME
-    if sidecar.is_file():
-        shutil.copy2(sidecar, dest / SIDECAR_NAME)
-    return Index(index.name, dest, list(index.classes), list(index.samples), list(index.missing))

@@ -5,7 +5,6 @@ Every protocol is one function with plain arguments returning a dict; metric nam
 `metric_names`, the loader batch formats in `batches`.
 """
 
-from vi2clr.evaluate.checks import check_fewshot_classes, check_num_classes
 from vi2clr.evaluate.features import FeatureCache, Features, cached_features, extract_features, file_digest
 from vi2clr.evaluate.finetune import finetune_classifier
 from vi2clr.evaluate.linear import train_linear_on_features, train_linear_probe
@@ -18,8 +17,6 @@ __all__ = [
     "Features",
     "FewShotResult",
     "cached_features",
-    "check_fewshot_classes",
-    "check_num_classes",
     "extract_features",
     "fewshot_sample",
     "file_digest",

@@ -97,12 +97,6 @@ def extract_features(
     return rows[:, :-1].contiguous(), rows[:, -1] > 0
 
 
-def extract_joint_features(model: nn.Module, loader, device: torch.device, num_rows: int) -> torch.Tensor:
-    """z_J (num_rows, D) as :func:`extract_features` with ``stream="joint"``, without the mask
-    (unreadable videos: zero rows, which :func:`cluster_features` leaves out)."""
-    return extract_features(model, loader, device, num_rows, "joint")[0]
-
-
 def cluster_features(
     z: torch.Tensor,
     cfg: ClusteringParams,
