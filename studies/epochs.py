@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from _common import write_rows
 
 from vi2clr import statistics as st
 
@@ -124,13 +125,7 @@ def _print_and_write(rows: list[dict], args: argparse.Namespace) -> None:
     for r in rows:
         print(f"| {r['metric']} | {r['mean_8']:.1f} | {r[f'mean_{args.epochs}']:.1f} | "
               f"{r['diff']:+.1f} [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] | {r['verdict']} |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out}")
+    write_rows(rows, args.out)
 
 
 if __name__ == "__main__":

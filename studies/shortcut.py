@@ -23,11 +23,11 @@ Prints mean ± 95 % t-interval over seeds (n = number of seeds) per encoder kind
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import write_rows
 
 from vi2clr import statistics as st
 from vi2clr.config import load_params
@@ -99,13 +99,7 @@ def main() -> None:
             iv = st.t_interval([100 * r[key] for r in rows if r["kind"] == kind])
             cells.append(f"{iv.mean:.1f} ± {iv.half_width:.1f}" if iv.half_width is not None else f"{iv.mean:.1f}")
         print(f"| {kind} | " + " | ".join(cells) + " |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out}")
+    write_rows(rows, args.out)
 
 
 if __name__ == "__main__":
