@@ -53,3 +53,20 @@ def pytest_collection_modifyitems(config, items):
     chain = [item for item in items if "repro" in getattr(item, "fixturenames", ())]
     in_chain = {id(item) for item in chain}
     items[:] = chain + [item for item in items if id(item) not in in_chain]
+    if getattr(config.option, "loadgroup", False):  # set on pytest-xdist workers under --dist loadgroup
+        _mark_groups_in_node_ids(items)
+
+
+def _mark_groups_in_node_ids(items) -> None:
+    """Append ``@<group>`` to the node id of each test marked ``xdist_group``: the id suffix is how
+    pytest-xdist's loadgroup scheduler keeps a group on one worker. pytest-xdist 3.8 writes the
+    suffix to ``item._nodeid``, which pytest >= 9.2 no longer reads (the id lives in ``item._id``),
+    so without this every group was spread over both workers and each built its own tiny repro.
+    A no-op where xdist's own suffix took effect (older pytest)."""
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid:
+            from _pytest.nodeid import coerce_node_id  # pytest >= 9.2 only, where it is needed
+
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")
