@@ -76,7 +76,7 @@ def main() -> None:
     hist = {k: [m.value for m in client.get_metric_history(run.info.run_id, k)]
             for k in ("time/extract_s", "time/cluster_s", "time/train_s", "time/data_wait_s", "throughput/clips_per_s")}
     per_epoch = {k: statistics.mean(v) for k, v in hist.items()}
-    epoch_s = per_epoch["time/extract_s"] + per_epoch["time/cluster_s"] + per_epoch["time/train_s"]
+    epoch_s = sum(per_epoch[k] for k in ("time/extract_s", "time/cluster_s", "time/train_s", "time/data_wait_s"))
     flops = step_flops(p)
     clips_per_s = per_epoch["throughput/clips_per_s"]
     steps_per_s = clips_per_s / (2 * p.pretrain.batch_size)
@@ -88,7 +88,7 @@ def main() -> None:
           f"T={p.pretrain.num_frames}, {p.pretrain.size}px, {args.epochs} epochs, workers {p.data.num_workers}")
     print(f"{'part of an epoch':<28}{'seconds':>10}{'share':>8}")
     for key, name in (("time/extract_s", "feature extraction"), ("time/cluster_s", "clustering"),
-                      ("time/train_s", "training (incl. data wait)"), ("time/data_wait_s", "  of which data wait")):
+                      ("time/train_s", "training steps"), ("time/data_wait_s", "waiting for data")):
         print(f"{name:<28}{per_epoch[key]:>10.2f}{per_epoch[key] / epoch_s:>8.1%}")
     print(f"{'epoch total':<28}{epoch_s:>10.2f}")
     print(f"clips per second (training): {clips_per_s:.1f}   whole run wall time: {wall:.1f} s")

@@ -142,6 +142,9 @@ class DataParams(Strict):
         "decord", description="video decoder of pretraining clips; torchcodec needs the OS FFmpeg, "
         "torchcodec-cuda (NVDEC) needs num_workers 0 or spawned workers")
     num_workers: int = Field(2, ge=0)
+    decoded_cache_mb: int = Field(1024, ge=0, description="a data set read for many epochs (pretraining, "
+                                  "fine-tuning) whose decoded videos all fit in this many MiB is decoded once, "
+                                  "in the main process, and kept in memory (0 = never)")
     pin_memory: bool = False
     persistent_workers: bool = False
 

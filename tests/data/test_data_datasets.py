@@ -158,3 +158,63 @@ def test_image_datasets_for_imagenet_and_voc(synth):
     voc = ImageFolderIndex(read_voc2007(synth / "voc2007", "test"), image_eval_transform(S))
     batch = next(iter(make_loader(voc, batch_size=4)))
     assert batch["targets"].shape == (4, 4) and batch["image"].shape == (4, 3, S, S) and batch["skipped"] == 0
+
+
+def test_decoded_cache_gives_the_same_batches_every_epoch_as_decoding(synth_bad):
+    """The cache changes nothing but speed: the same batches over two epochs as workers that decode
+    every epoch (bad files still skipped), each video decoded once, and the second epoch new clips."""
+    from vi2clr.data.datasets import decoded_cache_for
+
+    index = read_kinetics400(synth_bad / "kinetics400", split="train")
+    cache = decoded_cache_for(index, 2**26)
+    assert cache is not None
+    for cls, kw in ((PretrainClips, {}), (VideoClips, {"mode": "train"})):
+        plain, cached = cls(index, num_frames=4, size=16, **kw), cls(index, num_frames=4, size=16, cache=cache, **kw)
+        key = "video1" if cls is PretrainClips else "video"
+        firsts = []
+        for epoch in (0, 1):
+            plain.set_epoch(epoch)
+            cached.set_epoch(epoch)
+            got = list(make_loader(cached, 4, shuffle=True, seed=3))
+            expected = list(make_loader(plain, 4, shuffle=True, num_workers=2, seed=3))
+            assert [b["index"].tolist() for b in got] == [b["index"].tolist() for b in expected]
+            assert all(torch.equal(a[key], b[key]) for a, b in zip(got, expected)), (cls.__name__, epoch)
+            assert sum(b["skipped"] for b in got) == sum(b["skipped"] for b in expected) == 2
+            firsts.append(got[0][key])
+        assert not torch.equal(*firsts)
+    assert len(cache) == len(index.samples) - 2  # the truncated and the empty file are never cached
+
+
+def test_decoded_cache_keeps_videos_within_its_budget(videos, levels, monkeypatch):
+    import vi2clr.data.video as video_module
+    from vi2clr.data.video import DecodedVideo, DecodedVideoCache, VideoDecodeError, VideoFile
+
+    for kind in ("mp4", "avi", "webm"):  # the same frames as a decode of the clip's indices
+        whole = DecodedVideoCache(2**20).open(videos[kind])
+        assert isinstance(whole, DecodedVideo) and whole.num_frames == 20
+        assert levels(whole.clip(15, 4, 2)) == [15, 17, 19, 1]  # looped past the end, like VideoFile
+        assert (whole.clips([3], 4, 2)[0] == VideoFile(videos[kind]).clip(3, 4, 2)).all()
+    one_video = 20 * 48 * 64 * 3
+    cache = DecodedVideoCache(one_video)
+    first = cache.open(videos["mp4"])
+    decodes = []
+    monkeypatch.setattr(video_module.VideoFile, "decode_all",
+                        lambda self: decodes.append(self.path) or DecodedVideo(self.frames(range(self.num_frames))))
+    assert cache.open(videos["mp4"]) is first and decodes == []  # kept: no second decode
+    assert not isinstance(cache.open(videos["avi"]), VideoFile) and cache.full  # decoded, did not fit
+    assert type(cache.open(videos["webm"])) is VideoFile and len(decodes) == 1  # full: plain reads from now on
+    assert len(cache) == 1 and cache.used == one_video
+    with pytest.raises(VideoDecodeError):
+        DecodedVideoCache(2**20).open(videos["empty"])
+
+
+def test_decoded_cache_only_when_the_whole_split_fits(synth):
+    from vi2clr.data.datasets import decoded_cache_for
+    from vi2clr.data.video import VideoFile
+
+    index = read_ucf101(synth / "ucf101", 1)
+    first = VideoFile(index.resolve(index.samples[0]))
+    whole = len(index.samples) * first.num_frames * first.height * first.width * 3
+    assert decoded_cache_for(index, whole).max_bytes == whole
+    assert decoded_cache_for(index, whole - 1) is None  # real data sets: decode every epoch in workers
+    assert decoded_cache_for(index, 0) is None

@@ -38,6 +38,8 @@ __all__ = [
     "torchcodec_available",
     "VideoInfo",
     "VideoFile",
+    "DecodedVideo",
+    "DecodedVideoCache",
     "probe_video",
     "read_clip",
     "clip_indices",
@@ -179,7 +181,26 @@ def _header_size(path: str) -> tuple[int, int]:
     return width, height
 
 
-class VideoFile:
+class _ClipReader:
+    """``clip`` and ``clips`` on top of a ``frames(indices)`` method and ``num_frames``."""
+
+    num_frames: int
+
+    def frames(self, indices: np.ndarray | list[int]) -> np.ndarray | torch.Tensor:
+        raise NotImplementedError
+
+    def clip(self, start: int, num_frames: int, stride: int = 1) -> np.ndarray | torch.Tensor:
+        """One clip → uint8 ``(T, H, W, 3)``, loop-padded when the video is too short."""
+        return self.frames(clip_indices(start, num_frames, stride, self.num_frames))
+
+    def clips(self, starts: list[int], num_frames: int, stride: int = 1) -> list[np.ndarray] | list[torch.Tensor]:
+        """Several clips from one ``frames`` call (one decode pass of an open file) → list of uint8 ``(T, H, W, 3)``."""
+        index_rows = [clip_indices(s, num_frames, stride, self.num_frames) for s in starts]
+        stacked = self.frames(np.concatenate(index_rows))
+        return list(stacked.reshape(len(starts), num_frames, *stacked.shape[1:]))
+
+
+class VideoFile(_ClipReader):
     """One opened video, decoded single-threaded at a working size by decord or torchcodec.
 
     Args:
@@ -255,15 +276,65 @@ class VideoFile:
             return batch[torch.from_numpy(inverse).to(batch.device)]
         return batch[inverse]
 
-    def clip(self, start: int, num_frames: int, stride: int = 1) -> np.ndarray | torch.Tensor:
-        """One clip → uint8 ``(T, H, W, 3)``, loop-padded when the video is too short."""
-        return self.frames(clip_indices(start, num_frames, stride, self.num_frames))
+    def decode_all(self) -> DecodedVideo:
+        """Every frame of the video, decoded once → a `DecodedVideo` in memory."""
+        return DecodedVideo(self.frames(np.arange(self.num_frames)))
 
-    def clips(self, starts: list[int], num_frames: int, stride: int = 1) -> list[np.ndarray] | list[torch.Tensor]:
-        """Several clips from one decode pass of this open file → list of uint8 ``(T, H, W, 3)``."""
-        index_rows = [clip_indices(s, num_frames, stride, self.num_frames) for s in starts]
-        stacked = self.frames(np.concatenate(index_rows))
-        return list(stacked.reshape(len(starts), num_frames, *stacked.shape[1:]))
+
+class DecodedVideo(_ClipReader):
+    """A video whose frames are all in memory: ``frames``/``clip``/``clips`` index the array, so they
+    return exactly what `VideoFile` decodes for the same indices, without decoding again."""
+
+    def __init__(self, frames: np.ndarray | torch.Tensor) -> None:
+        self._all = frames
+        self.num_frames, self.height, self.width = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._all.nbytes) if isinstance(self._all, np.ndarray) else self._all.numel()
+
+    def frames(self, indices: np.ndarray | list[int]) -> np.ndarray | torch.Tensor:
+        idx = np.asarray(indices, dtype=np.int64)
+        return self._all[idx] if isinstance(self._all, np.ndarray) else self._all[torch.from_numpy(idx)]
+
+
+class DecodedVideoCache:
+    """Whole decoded videos kept in memory across epochs, up to ``max_bytes`` (then files are
+    decoded per call as usual). Written by hand: the evaluation fine-tuning reads the same few
+    hundred short videos for 40 epochs, and decoding them again every epoch was two thirds of its
+    time on the 2-core default (benchmarks/finetune.py); no DataLoader or decoder option caches frames.
+
+    One cache per process: give the loader ``num_workers=0`` (or persistent workers, each with
+    its own copy). Unreadable files are not cached; they fail again on every call, like `VideoFile`.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.used, self.full = int(max_bytes), 0, False
+        self._videos: dict[tuple[str, int | None], DecodedVideo] = {}
+
+    def __len__(self) -> int:
+        return len(self._videos)
+
+    def open(self, path: str | os.PathLike, short_side: int | None = None,
+             decoder: str = "decord") -> DecodedVideo | VideoFile:
+        """The cached `DecodedVideo` of ``path``; else decode it whole and keep it while the budget
+        lasts; once a video did not fit, a plain `VideoFile` (decoded per call) for every new path."""
+        key = (str(path), short_side)
+        if key in self._videos:
+            return self._videos[key]
+        video = VideoFile(path, short_side, decoder)
+        if self.full:
+            return video
+        try:
+            decoded = video.decode_all()
+        except VideoDecodeError:  # e.g. truncated past the clip a plain read would take: read per call
+            return video
+        if self.used + decoded.nbytes > self.max_bytes:
+            self.full = True
+        else:
+            self._videos[key] = decoded
+            self.used += decoded.nbytes
+        return decoded
 
 
 def _short_reason(exc: BaseException) -> str:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from vi2clr.clustering import ClusterAwareBatchSampler, center_nce_diagnostics, cluster_diagnostics
 from vi2clr.config import Params
-from vi2clr.data.datasets import PretrainClips, SkipLog, make_loader
+from vi2clr.data.datasets import PretrainClips, SkipLog, decoded_cache_for, make_loader
 from vi2clr.data.index import Index
 from vi2clr.data.transforms import ClipAugment
 from vi2clr.errors import UserError
@@ -193,10 +193,12 @@ def build_loaders(p: Params, index: Index, d: DistInfo) -> Loaders:
     cfg = p.pretrain
     clip = dict(num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size, seed=cfg.seed, decoder=p.data.decoder)
     augment = ClipAugment(size=cfg.size, **cfg.augment.model_dump())
-    train_set = PretrainClips(index, augment=augment, mode="train", **clip)
-    centre_set = PretrainClips(index, augment=None, mode="center", **clip)
+    cache = decoded_cache_for(index, p.data.decoded_cache_mb * 2**20, p.data.decoder)  # shared: one decode per video
+    train_set = PretrainClips(index, augment=augment, mode="train", cache=cache, **clip)
+    centre_set = PretrainClips(index, augment=None, mode="center", cache=cache, **clip)
     batches = EpochBatches()
-    workers = dict(num_workers=p.data.num_workers, persistent_workers=p.data.persistent_workers, seed=cfg.seed)
+    workers = dict(num_workers=p.data.num_workers if cache is None else 0,
+                   persistent_workers=p.data.persistent_workers, seed=cfg.seed)
     train = make_loader(train_set, batch_sampler=batches, pin_memory=p.data.pin_memory and d.device.type == "cuda",
                         **workers)
     sampler = DistributedSampler(centre_set, num_replicas=d.world_size, rank=d.rank, shuffle=False) \

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from vi2clr.commands.evaluate.context import EvalContext
 from vi2clr.config import Params
 from vi2clr.data.catalog import read_dataset
-from vi2clr.data.datasets import ImageFolderIndex, VideoClips, collate_skip_bad, make_loader
+from vi2clr.data.datasets import ImageFolderIndex, VideoClips, collate_skip_bad, decoded_cache_for, make_loader
 from vi2clr.data.index import Index
 from vi2clr.data.transforms import image_eval_transform, image_train_transform
 from vi2clr.errors import UserError
@@ -98,10 +98,15 @@ def image_test_loader(p: Params, index: Index, batch_size: int) -> DataLoader:
 
 
 def video_train_loader(p: Params, index: Index, batch_size: int, *, drop_last: bool = False) -> DataLoader:
-    """Shuffled single random clips with the light clip augmentation."""
-    return make_loader(VideoClips(index, p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode="train"),
-                       batch_size,
-                       shuffle=True, num_workers=p.data.num_workers, seed=p.eval.seed, drop_last=drop_last)
+    """Shuffled single random clips with the light clip augmentation, redrawn every epoch.
+
+    When the whole split fits in ``data.decoded_cache_mb`` the main process decodes each video once
+    (`decoded_cache_for`): later epochs only crop and augment, with the same batches bit for bit (the
+    shuffle draws from the loader's generator as it does with workers). Else workers decode every epoch."""
+    cache = decoded_cache_for(index, p.data.decoded_cache_mb * 2**20)
+    ds = VideoClips(index, p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode="train", cache=cache)
+    return make_loader(ds, batch_size, shuffle=True, num_workers=p.data.num_workers if cache is None else 0,
+                       seed=p.eval.seed, drop_last=drop_last)
 
 
 def video_test_loader(p: Params, index: Index) -> DataLoader:
