@@ -2,6 +2,7 @@
 the model's FLOPs per step against what a plain float32 matmul achieves on the same machine.
 
     python benchmarks/pretrain.py [--epochs 2] [--params params.yaml] [-S key=value ...]
+                                  [--baseline key=value ...]
 
 Runs `vi2clr pretrain` (in-process) on the synthetic data of params.yaml (written first if absent)
 into a temporary folder with its own MLflow store, then prints a table. Ratios, not absolute
@@ -45,56 +46,75 @@ def step_flops(p) -> int:
     return counter.get_total_flops()
 
 
+def measure(params_file: str, overrides: list[str], epochs: int) -> dict[str, float]:
+    """One in-process `run_pretrain` of ``epochs`` epochs in a temp folder with its own MLflow store
+    → per-epoch means of its timing metrics and the run's wall time."""
+    from mlflow.tracking import MlflowClient
+
+    from vi2clr.config import load_params
+    from vi2clr.train.pretrain import run_pretrain
+
+    work = Path(tempfile.mkdtemp(prefix="vi2clr-bench-"))
+    store = f"sqlite:///{work / 'mlflow.db'}"
+    p = load_params(params_file, [*overrides, f"pretrain.epochs={epochs}", f"pretrain.out_dir={work / 'run'}",
+                                  f"tracking.uri={store}", "pretrain.keep_epochs=[]"])
+    t0 = time.perf_counter()
+    run_pretrain(p)
+    wall = time.perf_counter() - t0
+    client = MlflowClient(store)
+    run = client.search_runs([client.get_experiment_by_name(p.tracking.experiment).experiment_id])[0]
+    keys = ("time/extract_s", "time/cluster_s", "time/train_s", "time/data_wait_s", "throughput/clips_per_s")
+    out = {k: statistics.mean(m.value for m in client.get_metric_history(run.info.run_id, k)) for k in keys}
+    return {**out, "wall": wall}
+
+
+def report(name: str, p, per_epoch: dict[str, float], epochs: int, flops: int, peak: float) -> float:
+    """Print one run's table; returns its epoch total (seconds)."""
+    epoch_s = sum(per_epoch[k] for k in ("time/extract_s", "time/cluster_s", "time/train_s", "time/data_wait_s"))
+    clips_per_s = per_epoch["throughput/clips_per_s"]
+    achieved = flops * clips_per_s / (2 * p.pretrain.batch_size)
+    print(f"\n[{name}] {p.model.video_encoder.name}+{p.model.image_encoder.name}, batch {p.pretrain.batch_size}, "
+          f"T={p.pretrain.num_frames}, {p.pretrain.size}px, {epochs} epochs, workers {p.data.num_workers}, "
+          f"decoded_cache_mb {p.data.decoded_cache_mb}")
+    print(f"{'part of an epoch':<28}{'seconds':>10}{'share':>8}")
+    for key, label in (("time/extract_s", "feature extraction"), ("time/cluster_s", "clustering"),
+                       ("time/train_s", "training steps"), ("time/data_wait_s", "waiting for data")):
+        print(f"{label:<28}{per_epoch[key]:>10.2f}{per_epoch[key] / epoch_s:>8.1%}")
+    print(f"{'epoch total':<28}{epoch_s:>10.2f}")
+    print(f"clips per second (training steps): {clips_per_s:.1f}   whole run wall time: {per_epoch['wall']:.1f} s")
+    print(f"FLOPs per training step: {flops / 1e9:.2f} GFLOP; achieved {achieved / 1e9:.2f} GFLOP/s; "
+          f"{achieved / peak:.1%} of the float32 matmul rate")
+    return epoch_s
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("-S", "--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--baseline", action="append", default=[], metavar="KEY=VALUE",
+                    help="also run a baseline with these overrides first, in this process, and print ratios")
     args = ap.parse_args()
-
-    from mlflow.tracking import MlflowClient
 
     from vi2clr.config import load_params
     from vi2clr.data.synthetic import write_synthetic
-    from vi2clr.train.pretrain import run_pretrain
 
     base = load_params(args.params, args.overrides)
     root = Path(base.data.synth.root)
     if not (root / "synthetic.json").exists():
         kwargs = base.data.synth.model_dump()
         write_synthetic(kwargs.pop("root"), **kwargs)
-    work = Path(tempfile.mkdtemp(prefix="vi2clr-bench-"))
-    store = f"sqlite:///{work / 'mlflow.db'}"
-    p = load_params(args.params, [*args.overrides, f"pretrain.epochs={args.epochs}",
-                                  f"pretrain.out_dir={work / 'run'}", f"tracking.uri={store}", "pretrain.keep_epochs=[]"])
-    t0 = time.perf_counter()
-    run_pretrain(p)
-    wall = time.perf_counter() - t0
-
-    client = MlflowClient(store)
-    run = client.search_runs([client.get_experiment_by_name(p.tracking.experiment).experiment_id])[0]
-    hist = {k: [m.value for m in client.get_metric_history(run.info.run_id, k)]
-            for k in ("time/extract_s", "time/cluster_s", "time/train_s", "time/data_wait_s", "throughput/clips_per_s")}
-    per_epoch = {k: statistics.mean(v) for k, v in hist.items()}
-    epoch_s = sum(per_epoch[k] for k in ("time/extract_s", "time/cluster_s", "time/train_s", "time/data_wait_s"))
-    flops = step_flops(p)
-    clips_per_s = per_epoch["throughput/clips_per_s"]
-    steps_per_s = clips_per_s / (2 * p.pretrain.batch_size)
-    achieved = flops * steps_per_s
-    peak = matmul_flops_per_s()
-
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"config: {p.model.video_encoder.name}+{p.model.image_encoder.name}, batch {p.pretrain.batch_size}, "
-          f"T={p.pretrain.num_frames}, {p.pretrain.size}px, {args.epochs} epochs, workers {p.data.num_workers}")
-    print(f"{'part of an epoch':<28}{'seconds':>10}{'share':>8}")
-    for key, name in (("time/extract_s", "feature extraction"), ("time/cluster_s", "clustering"),
-                      ("time/train_s", "training steps"), ("time/data_wait_s", "waiting for data")):
-        print(f"{name:<28}{per_epoch[key]:>10.2f}{per_epoch[key] / epoch_s:>8.1%}")
-    print(f"{'epoch total':<28}{epoch_s:>10.2f}")
-    print(f"clips per second (training): {clips_per_s:.1f}   whole run wall time: {wall:.1f} s")
-    print(f"FLOPs per training step: {flops / 1e9:.2f} GFLOP; achieved {achieved / 1e9:.2f} GFLOP/s")
-    print(f"float32 matmul (1024^3) in the same run: {peak / 1e9:.1f} GFLOP/s; "
-          f"training reaches {achieved / peak:.1%} of it")
+    variants = {"baseline": [*args.overrides, *args.baseline]} if args.baseline else {}
+    variants["run"] = args.overrides
+    results = {name: measure(args.params, sets, args.epochs) for name, sets in variants.items()}
+    flops, peak = step_flops(base), matmul_flops_per_s()
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"float32 matmul (1024^3) in this process: {peak / 1e9:.1f} GFLOP/s")
+    totals = {name: report(name, load_params(args.params, variants[name]), r, args.epochs, flops, peak)
+              for name, r in results.items()}
+    if args.baseline:
+        print(f"\nbaseline / run: epoch total {totals['baseline'] / totals['run']:.2f}x, "
+              f"wall {results['baseline']['wall'] / results['run']['wall']:.2f}x")
 
 
 if __name__ == "__main__":
