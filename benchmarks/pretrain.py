@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -52,14 +53,18 @@ def measure(params_file: str, overrides: list[str], epochs: int) -> dict[str, fl
     from mlflow.tracking import MlflowClient
 
     from vi2clr.config import load_params
+    from vi2clr.train.outputs import report_dir
     from vi2clr.train.pretrain import run_pretrain
 
     work = Path(tempfile.mkdtemp(prefix="vi2clr-bench-"))
     store = f"sqlite:///{work / 'mlflow.db'}"
-    p = load_params(params_file, [*overrides, f"pretrain.epochs={epochs}", f"pretrain.out_dir={work / 'run'}",
+    p = load_params(params_file, [*overrides, f"pretrain.epochs={epochs}", f"pretrain.out_dir={work / work.name}",
                                   f"tracking.uri={store}", "pretrain.keep_epochs=[]"])
     t0 = time.perf_counter()
-    run_pretrain(p)
+    try:
+        run_pretrain(p)
+    finally:  # the run's DVC report folder (reports/pretrain/<temp name>) is not the project's
+        shutil.rmtree(report_dir(p), ignore_errors=True)
     wall = time.perf_counter() - t0
     client = MlflowClient(store)
     run = client.search_runs([client.get_experiment_by_name(p.tracking.experiment).experiment_id])[0]
