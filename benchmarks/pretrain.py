@@ -2,11 +2,14 @@
 the model's FLOPs per step against what a plain float32 matmul achieves on the same machine.
 
     python benchmarks/pretrain.py [--epochs 2] [--params params.yaml] [-S key=value ...]
-                                  [--baseline key=value ...]
+                                  [--baseline key=value ...] [--repeats 2]
 
 Runs `vi2clr pretrain` (in-process) on the synthetic data of params.yaml (written first if absent)
 into a temporary folder with its own MLflow store, then prints a table. Ratios, not absolute
-times, are what to compare across machines.
+times, are what to compare across machines. With ``--baseline``: first an untimed 1-epoch
+warm-up run (the first run in a process is slower: it measured 1.2-1.3x slower than the same
+params run second), then baseline and run alternate ``--repeats`` times each; the table shows
+per-variant medians.
 """
 
 from __future__ import annotations
@@ -98,7 +101,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("-S", "--set", dest="overrides", action="append", default=[])
     ap.add_argument("--baseline", action="append", default=[], metavar="KEY=VALUE",
-                    help="also run a baseline with these overrides first, in this process, and print ratios")
+                    help="also run a baseline with these overrides, in this process, and print ratios")
+    ap.add_argument("--repeats", type=int, default=2, help="runs of each variant, alternating (with --baseline)")
     args = ap.parse_args()
 
     from vi2clr.config import load_params
@@ -111,15 +115,25 @@ def main() -> None:
         write_synthetic(kwargs.pop("root"), **kwargs)
     variants = {"baseline": [*args.overrides, *args.baseline]} if args.baseline else {}
     variants["run"] = args.overrides
-    results = {name: measure(args.params, sets, args.epochs) for name, sets in variants.items()}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    if args.baseline:
+        measure(args.params, variants["run"], 1)  # warm-up, untimed: the first run in a process is slower
+    for _ in range(args.repeats if args.baseline else 1):
+        for name, sets in variants.items():
+            runs[name].append(measure(args.params, sets, args.epochs))
+    results = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
     flops, peak = step_flops(base), matmul_flops_per_s()
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"float32 matmul (1024^3) in this process: {peak / 1e9:.1f} GFLOP/s")
     totals = {name: report(name, load_params(args.params, variants[name]), r, args.epochs, flops, peak)
               for name, r in results.items()}
+    def walls(name: str) -> str:
+        return ", ".join(f"{r['wall']:.1f}" for r in runs[name])
+
     if args.baseline:
-        print(f"\nbaseline / run: epoch total {totals['baseline'] / totals['run']:.2f}x, "
-              f"wall {results['baseline']['wall'] / results['run']['wall']:.2f}x")
+        print(f"\nbaseline / run (medians of {args.repeats} alternating runs each): epoch total "
+              f"{totals['baseline'] / totals['run']:.2f}x, wall {results['baseline']['wall'] / results['run']['wall']:.2f}x; "
+              f"walls baseline {walls('baseline')} s, run {walls('run')} s")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from _common import write_rows
 from scipy import stats
 
 from vi2clr import statistics as st
+from vi2clr.commands.evaluate.context import EvalContext
 from vi2clr.commands.evaluate.inputs import video_index, video_test_loader, video_train_loader
 from vi2clr.config import load_params
 from vi2clr.evaluate.finetune import finetune_classifier
@@ -39,9 +40,11 @@ def finetune_top1(p, encoder: torch.nn.Module, dataset: str, epochs: int) -> flo
     fp = p.eval.video.finetune
     sgd = SGDSettings.from_params(fp.model_copy(update={"epochs": epochs, "milestones": [round(0.75 * epochs)]}))
     train, test = video_index(p, dataset, "train"), video_index(p, dataset, "test")
+    ctx = EvalContext(p, "study", None, {})  # its decoded-video cache, as a suite's
     loader = video_train_loader(p, train, min(fp.batch_size, len(train.samples)),
-                                drop_last=len(train.samples) > fp.batch_size)
-    res = finetune_classifier(encoder, encoder.out_dim, len(train.classes), loader, video_test_loader(p, test),
+                                drop_last=len(train.samples) > fp.batch_size, cache=ctx.decoded(train))
+    res = finetune_classifier(encoder, encoder.out_dim, len(train.classes), loader,
+                              video_test_loader(p, test, ctx.decoded(test)),
                               sgd=sgd, video_level=True, seed=p.eval.seed, input_key="video")
     return 100 * float(res["top1"])
 

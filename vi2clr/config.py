@@ -145,6 +145,9 @@ class DataParams(Strict):
     decoded_cache_mb: int = Field(1024, ge=0, description="a data set read for many epochs (pretraining, "
                                   "fine-tuning) whose decoded videos all fit in this many MiB is decoded once, "
                                   "in the main process, and kept in memory (0 = never)")
+    decoded_store: str | None = Field(
+        "data/decoded", description="folder that keeps those decoded videos on disk across processes, so "
+        "later pipeline stages load them instead of decoding (null = decode in every process)")
     pin_memory: bool = False
     persistent_workers: bool = False
 
@@ -170,6 +173,14 @@ class ModelParams(Strict):
     video_encoder: EncoderParams = EncoderParams(name="s3d")
     image_encoder: EncoderParams = EncoderParams(name="resnet50")
     proj_dim: int = Field(128, ge=2)
+    channels_last: bool | Literal["auto"] = Field(
+        "auto", description="encoders in channels_last_3d (video) / channels_last (image) memory format, in "
+        "pretraining and evaluation; auto = on CUDA (1.59x samples/s of S3D+ResNet-50 on one H200; no "
+        "measurable gain for tiny3d+tiny2d on 2 CPU cores; benchmarks/README.md)")
+
+    def channels_last_on(self, device_type: str) -> bool:
+        """Whether the encoders run in channels-last layout on a device of this type (``cuda``, ``cpu``)."""
+        return self.channels_last is True or (self.channels_last == "auto" and device_type == "cuda")
 
     @model_validator(mode="after")
     def _kinds(self) -> ModelParams:
@@ -264,9 +275,6 @@ class PretrainParams(Strict):
     clustering: ClusteringParams = ClusteringParams()
     augment: AugmentParams = AugmentParams()
     amp: Literal["none", "bf16", "fp16"] = "bf16"
-    channels_last: bool | Literal["auto"] = Field(
-        "auto", description="channels_last_3d (video) / channels_last (image) memory format; auto = on CUDA "
-        "(measured 1.59x samples/s on one H200 at paper settings, benchmarks/README.md)")
     compile: bool = Field(False, description="torch.compile the model (long first step; CUDA)")
     sync_bn: bool | Literal["auto"] = Field("auto", description="SyncBatchNorm (CUDA); auto = on when world size > 1")
     dist_timeout_min: float = Field(60.0, gt=0, description="process-group timeout; must cover rank 0's clustering")

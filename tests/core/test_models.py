@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vi2clr.models import Vi2CLR, build_encoder, list_encoders, load_encoder, save_encoder
+from vi2clr.models import Vi2CLR, build_encoder, in_channels_last, list_encoders, load_encoder, save_encoder
 
 
 def n_params(m: torch.nn.Module) -> int:
@@ -120,3 +120,35 @@ def test_load_encoder_wrong_kind_and_wrong_file(tmp_path):
 def test_save_encoder_refuses_unplain_meta(tmp_path):
     with pytest.raises(ValueError, match=r"meta\['when'\] holds a object"):
         save_encoder(tmp_path / "e.pt", build_encoder("tiny2d", width=2), "tiny2d", {"width": 2}, {"when": object()})
+
+
+@pytest.mark.parametrize("name, shape, layout", [("tiny3d", (2, 3, 4, 16, 16), torch.channels_last_3d),
+                                                  ("tiny2d", (2, 3, 16, 16), torch.channels_last)])
+def test_channels_last_encoders_give_the_default_layouts_features(name, shape, layout):
+    torch.manual_seed(0)
+    enc = build_encoder(name, width=4).eval()
+    x = torch.randn(shape)
+    want = enc(x)
+    assert in_channels_last(enc) is enc
+    convs = [m.weight for m in enc.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
+    assert convs and all(w.is_contiguous(memory_format=layout) and not w.is_contiguous() for w in convs)
+    torch.testing.assert_close(enc(x), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("setting, channels_last", [(True, True), (False, False), ("auto", False)])  # auto: CUDA only
+def test_pretraining_and_evaluation_use_the_layout_of_the_params(setting, channels_last):
+    from tests._support import tiny_params
+    from vi2clr.commands.evaluate.context import EvalContext
+    from vi2clr.config import Params
+    from vi2clr.train.distributed import DistInfo
+    from vi2clr.train.pretrain import build_train_state
+
+    p = Params.model_validate(tiny_params({"model.channels_last": setting}))
+    state, _ = build_train_state(p, DistInfo(0, 1, 0, torch.device("cpu")), num_videos=4)
+    video_conv = next(m for m in state.model.video_encoder.modules() if isinstance(m, torch.nn.Conv3d))
+    image_conv = next(m for m in state.model.image_encoder.modules() if isinstance(m, torch.nn.Conv2d))
+    assert video_conv.weight.is_contiguous(memory_format=torch.channels_last_3d) is channels_last
+    assert image_conv.weight.is_contiguous(memory_format=torch.channels_last) is channels_last
+    enc, _, _ = EvalContext(p, "t", None, {}).encoder("video")
+    conv = next(m for m in enc.modules() if isinstance(m, torch.nn.Conv3d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d) is channels_last

@@ -218,3 +218,86 @@ def test_decoded_cache_only_when_the_whole_split_fits(synth):
     assert decoded_cache_for(index, whole).max_bytes == whole
     assert decoded_cache_for(index, whole - 1) is None  # real data sets: decode every epoch in workers
     assert decoded_cache_for(index, 0) is None
+
+
+def test_a_shared_cache_serves_each_split_that_fits_what_is_left(synth):
+    """An evaluation suite keeps one cache for all its protocols: a split uses it while the videos
+    the cache lacks fit in what is left; a split it holds already costs nothing."""
+    from vi2clr.data.datasets import decoded_cache_for
+    from vi2clr.data.video import DecodedVideoCache, VideoFile
+
+    ucf = read_ucf101(synth / "ucf101", 1)
+    train, test = ucf.select("train"), ucf.select("test")
+    first = VideoFile(train.resolve(train.samples[0]))
+    per_video = first.num_frames * first.height * first.width * 3
+    shared = DecodedVideoCache(per_video * (len(train.samples) + len(test.samples) - 1))
+    assert decoded_cache_for(train, shared.max_bytes, shared=shared) is shared
+    for i in range(len(train)):
+        VideoClips(train, num_frames=4, size=16, mode="test", clips_per_video=2, cache=shared)[i]
+    assert len(shared) == len(train.samples) and shared.used == per_video * len(train.samples)
+    assert decoded_cache_for(train, shared.max_bytes, shared=shared) is shared  # held: nothing to add
+    assert decoded_cache_for(test, shared.max_bytes, shared=shared) is None  # one video short: workers decode
+    assert decoded_cache_for(test, 0, shared=DecodedVideoCache(0)) is None
+
+
+def test_an_evaluation_suite_decodes_each_video_once_across_protocols(synth, tmp_path, monkeypatch):
+    """The video linear probe, retrieval and fine-tuning of a suite read one decoded copy of each video."""
+    import vi2clr.data.video as video_module
+    from tests._support import tiny_params
+    from vi2clr.commands.evaluate.context import EvalContext
+    from vi2clr.commands.evaluate.inputs import video_features, video_index, video_test_loader, video_train_loader
+    from vi2clr.config import Params
+
+    p = Params.model_validate(tiny_params({"data.ucf101.root": str(synth / "ucf101"),
+                                           "eval.feature_cache": str(tmp_path / "features")}))
+    ctx = EvalContext(p, "t", None, {})
+    encoder, _, digest = ctx.encoder("video")
+    train, test = video_index(p, "ucf101", "train"), video_index(p, "ucf101", "test")
+    decodes = []
+    real = video_module.VideoFile.decode_all
+    monkeypatch.setattr(video_module.VideoFile, "decode_all", lambda self: decodes.append(self.path) or real(self))
+    video_features(ctx, encoder, digest, train, "test")
+    video_features(ctx, encoder, digest, test, "test")
+    video_features(ctx, encoder, "other", test, "windows")
+    for loader in (video_train_loader(p, train, 4, cache=ctx.decoded(train)), video_test_loader(p, test, ctx.decoded(test))):
+        assert loader.num_workers == 0 and sum(len(b["index"]) for b in loader) > 0
+    assert sorted(decodes) == sorted({str(train.resolve(s)) for s in [*train.samples, *test.samples]})
+
+
+def test_decoded_store_gives_later_processes_the_same_frames_without_decoding(videos, tmp_path, monkeypatch):
+    """A second cache on the same store (a later pipeline stage) loads exactly the decoded frames and
+    decodes nothing; a changed file or a damaged entry is decoded again; bad files are never stored."""
+    import shutil
+
+    import numpy as np
+
+    import vi2clr.data.video as video_module
+    from vi2clr.data.video import DecodedVideoCache, VideoDecodeError, VideoFile
+
+    store = tmp_path / "decoded"
+    kinds = ("mp4", "avi", "webm")
+    first = {k: DecodedVideoCache(2**24, store).open(videos[k], short_side=24) for k in kinds}
+    assert len(list(store.rglob("*.npy"))) == 3
+    decodes = []
+    real = video_module.VideoFile.decode_all
+    monkeypatch.setattr(video_module.VideoFile, "decode_all", lambda self: decodes.append(self.path) or real(self))
+    later = DecodedVideoCache(2**24, store)
+    for k in kinds:
+        again = later.open(videos[k], short_side=24)
+        assert np.array_equal(again.clips([2], 4, 2)[0], VideoFile(videos[k], 24).clip(2, 4, 2))
+        assert np.array_equal(again.frames(range(20)), first[k].frames(range(20)))
+    assert decodes == [] and later.used == sum(v.nbytes for v in first.values())
+    assert DecodedVideoCache(2**24, store).open(videos["mp4"]) is not None and len(decodes) == 1  # other size: new entry
+
+    moved = tmp_path / "clip.mp4"  # entries are named by content: a copy is a hit, new content at a path a miss
+    shutil.copy(videos["mp4"], moved)
+    assert DecodedVideoCache(2**24, store).open(moved).num_frames == 20 and len(decodes) == 1
+    shutil.copy(videos["short"], moved)
+    assert DecodedVideoCache(2**24, store).open(moved).num_frames == 5 and len(decodes) == 2
+    for entry in store.rglob("*.npy"):
+        entry.write_bytes(b"partial")  # a damaged entry counts as absent
+    assert DecodedVideoCache(2**24, store).open(videos["avi"], short_side=24).num_frames == 20 and len(decodes) == 3
+    for bad in ("empty", "garbage", "absent"):
+        with pytest.raises(VideoDecodeError):
+            DecodedVideoCache(2**24, store).open(videos[bad])
+    assert len(list(store.rglob("*.npy"))) == 5

@@ -96,3 +96,29 @@ def test_cache_write_is_atomic_and_corrupt_files_are_misses(tmp_path, monkeypatc
     np.testing.assert_array_equal(cache.load(key)["feats"], np.arange(3))
     path.write_bytes(b"not a zip")
     assert cache.load(key) is None
+
+
+def test_padded_windows_are_never_encoded_and_a_batch_equals_one_video_at_a_time():
+    """`pad_windows` batches videos of different window counts; the features equal those of one
+    video per batch, and the encoder never sees a padding window."""
+    from vi2clr.commands.evaluate.inputs import pad_windows
+    from vi2clr.data.datasets import SkippedItem
+
+    torch.manual_seed(0)
+    enc = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.AdaptiveAvgPool3d(1), nn.Flatten())
+    seen = []
+    enc.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[0]))
+    items = [{"video": torch.randn(w, 3, 2, 4, 4), "label": lab, "index": i}
+             for i, (w, lab) in enumerate([(2, 0), (3, 1), (1, 0)])]
+    batch = pad_windows([items[0], SkippedItem(9, "bad.mp4", "truncated"), items[1], items[2]])
+    assert batch["video"].shape == (3, 3, 3, 2, 4, 4) and batch["skipped"] == 1
+    assert batch["window_mask"].tolist() == [[True, True, False], [True, True, True], [True, False, False]]
+    assert batch["video"][0, 2].abs().sum() == 0
+    for reduce in (True, False):
+        seen.clear()
+        together = extract_features(enc, [batch], reduce_windows=reduce, input_key="video")
+        assert seen == [6]  # 2 + 3 + 1 real windows, no padding
+        alone = [extract_features(enc, [pad_windows([it])], reduce_windows=reduce, input_key="video") for it in items]
+        np.testing.assert_allclose(together.feats, np.concatenate([a.feats for a in alone]), rtol=1e-5, atol=1e-6)
+        assert together.ids.tolist() == [i for a in alone for i in a.ids.tolist()]
+        assert together.labels.tolist() == [lab for a in alone for lab in a.labels.tolist()]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -271,22 +272,32 @@ class ImageFolderIndex(_IndexDataset):
         return {"image": x, **self._labels(sample), "index": i}
 
 
-def decoded_cache_for(index: Index, max_bytes: int, decoder: str = "decord") -> DecodedVideoCache | None:
+def decoded_cache_for(index: Index, max_bytes: int, decoder: str = "decord",
+                      shared: DecodedVideoCache | None = None,
+                      store: str | os.PathLike | None = None) -> DecodedVideoCache | None:
     """A `DecodedVideoCache` for the videos of ``index`` when all of them, decoded at source size,
     fit in ``max_bytes`` (estimated from the first readable video × the number of videos); else None.
+    With ``shared`` (a cache that several data sets use): ``shared`` itself when the videos of
+    ``index`` it does not hold yet fit in what is left of its budget; else None. ``store``: the
+    folder of decoded videos kept across processes (``data.decoded_store``, `DecodedStore`).
 
     Read the items in the main process (``num_workers=0``) with a cache: then every epoch after the
     first only crops and augments, with the same items bit for bit. Above the budget (real data sets),
     decode every epoch in workers as usual."""
-    if max_bytes <= 0:
+    if max_bytes <= 0 or (shared is not None and shared.max_bytes <= 0):
         return None
-    for sample in index.samples[:10]:
+    todo = [s for s in index.samples if shared is None or not shared.holds(index.resolve(s))]
+    if not todo:
+        return shared
+    for sample in todo[:10]:
         try:
             first = VideoFile(index.resolve(sample), decoder=decoder)
         except BAD_FILE_ERRORS:
             continue
-        size = first.num_frames * first.height * first.width * 3 * len(index.samples)
-        return DecodedVideoCache(max_bytes) if size <= max_bytes else None
+        size = first.num_frames * first.height * first.width * 3 * len(todo)
+        if shared is not None:
+            return shared if shared.used + size <= shared.max_bytes else None
+        return DecodedVideoCache(max_bytes, store) if size <= max_bytes else None
     return None
 
 

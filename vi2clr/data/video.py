@@ -20,14 +20,17 @@ Every clip of one ``VideoFile`` comes from its one open of the file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
 import decord
 import numpy as np
 import torch
 
+from vi2clr.atomic import atomic_write
 from vi2clr.errors import UserError
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "VideoFile",
     "DecodedVideo",
     "DecodedVideoCache",
+    "DecodedStore",
     "probe_video",
     "read_clip",
     "clip_indices",
@@ -305,36 +309,102 @@ class DecodedVideoCache:
     time on the 2-core default (benchmarks/finetune.py); no DataLoader or decoder option caches frames.
 
     One cache per process: give the loader ``num_workers=0`` (or persistent workers, each with
-    its own copy). Unreadable files are not cached; they fail again on every call, like `VideoFile`.
+    its own copy). One cache may serve several data sets (an evaluation suite keeps one for all its
+    protocols, which read the same test videos). Unreadable files are not cached; they fail again
+    on every call, like `VideoFile`.
+
+    ``store``: a folder that keeps the decoded frames across processes (`DecodedStore`): every
+    pipeline stage reads the same few hundred videos, so only the first stage decodes them.
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, store: str | os.PathLike | None = None) -> None:
         self.max_bytes, self.used, self.full = int(max_bytes), 0, False
+        self.store = None if store is None else DecodedStore(store)
         self._videos: dict[tuple[str, int | None], DecodedVideo] = {}
 
     def __len__(self) -> int:
         return len(self._videos)
 
+    def holds(self, path: str | os.PathLike, short_side: int | None = None) -> bool:
+        """Whether the decoded frames of ``path`` (at ``short_side``) are in the cache."""
+        return (str(path), short_side) in self._videos
+
     def open(self, path: str | os.PathLike, short_side: int | None = None,
              decoder: str = "decord") -> DecodedVideo | VideoFile:
-        """The cached `DecodedVideo` of ``path``; else decode it whole and keep it while the budget
-        lasts; once a video did not fit, a plain `VideoFile` (decoded per call) for every new path."""
+        """The cached `DecodedVideo` of ``path``; else its frames from the store, or decode it whole,
+        and keep it while the budget lasts; once a video did not fit, a plain `VideoFile` (decoded
+        per call) for every new path."""
         key = (str(path), short_side)
         if key in self._videos:
             return self._videos[key]
-        video = VideoFile(path, short_side, decoder)
         if self.full:
-            return video
-        try:
-            decoded = video.decode_all()
-        except VideoDecodeError:  # e.g. truncated past the clip a plain read would take: read per call
-            return video
+            return VideoFile(path, short_side, decoder)
+        decoded = self.store.load(path, short_side, decoder) if self.store is not None else None
+        if decoded is None:
+            video = VideoFile(path, short_side, decoder)
+            try:
+                decoded = video.decode_all()
+            except VideoDecodeError:  # e.g. truncated past the clip a plain read would take: read per call
+                return video
+            if self.store is not None:
+                self.store.save(path, short_side, decoder, decoded)
         if self.used + decoded.nbytes > self.max_bytes:
             self.full = True
         else:
             self._videos[key] = decoded
             self.used += decoded.nbytes
         return decoded
+
+
+class DecodedStore:
+    """Decoded videos on disk, one ``.npy`` (uint8 ``(N, H, W, 3)``) per video, named by
+    ``sha256(file bytes, short side, decoder and its version)``: a changed file, size or decoder is
+    a new entry, never a stale one. Loading is ``np.load`` (no pickle), a fraction of a decode;
+    the frames are exactly those decoded (tested). Unreadable or partial entries count as absent.
+    Frames decoded on a GPU (``torchcodec-cuda``) are not stored."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def entry(self, path: str | os.PathLike, short_side: int | None, decoder: str) -> Path | None:
+        """Where the decoded frames of ``path`` live (None when the file cannot be read)."""
+        try:
+            with open(path, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256")
+        except OSError:
+            return None
+        digest.update(f"|{short_side}|{decoder}|{_decoder_version(decoder)}".encode())
+        name = digest.hexdigest()
+        return self.root / name[:2] / f"{name}.npy"
+
+    def load(self, path: str | os.PathLike, short_side: int | None, decoder: str) -> DecodedVideo | None:
+        entry = self.entry(path, short_side, decoder)
+        if entry is None or not entry.is_file():
+            return None
+        try:
+            frames = np.load(entry, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        return DecodedVideo(frames) if frames.ndim == 4 and frames.dtype == np.uint8 else None
+
+    def save(self, path: str | os.PathLike, short_side: int | None, decoder: str, video: DecodedVideo) -> None:
+        frames = video.frames(np.arange(video.num_frames))
+        if isinstance(frames, torch.Tensor):
+            if frames.is_cuda:
+                return
+            frames = frames.numpy()
+        entry = self.entry(path, short_side, decoder)
+        if entry is not None:
+            with atomic_write(entry) as fh:
+                np.save(fh, np.ascontiguousarray(frames), allow_pickle=False)
+
+
+def _decoder_version(decoder: str) -> str:
+    if decoder == "decord":
+        return decord.__version__
+    import torchcodec
+
+    return torchcodec.__version__
 
 
 def _short_reason(exc: BaseException) -> str:

@@ -74,10 +74,13 @@ def extract_features(
                     f = _encode(encoder, x)
                 else:
                     w = x.shape[1]
-                    f = _encode(encoder, x.flatten(0, 1)).view(n, w, -1)  # (B, W, D)
                     mask = (b.window_mask if b.window_mask is not None else torch.ones(n, w)).to(device).bool()
                     if not mask.any(dim=1).all():
                         raise ValueError("a video in the batch has no valid window (window_mask all False)")
+                    valid = _encode(encoder, x.flatten(0, 1)[mask.flatten()])  # padding windows are not encoded
+                    f = valid.new_zeros((n * w, valid.shape[1]))
+                    f[mask.flatten()] = valid
+                    f = f.view(n, w, -1)  # (B, W, D)
                     if reduce_windows:
                         m = mask.unsqueeze(-1).to(f.dtype)
                         f = (f * m).sum(dim=1) / m.sum(dim=1)

@@ -10,6 +10,7 @@ from typing import Any
 
 _HOME = {
     "Encoder": "encoders", "build_encoder": "encoders", "encoder_kind": "encoders", "list_encoders": "encoders",
+    "in_channels_last": "encoders",
     "load_encoder": "export", "save_encoder": "export", "ProjectionHead": "heads", "Vi2CLR": "heads",
 }
 

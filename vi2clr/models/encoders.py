@@ -132,6 +132,14 @@ if {n: k for n, (k, _) in _REGISTRY.items()} != ENCODERS:
     raise ImportError("vi2clr.models.names.ENCODERS does not match the encoder registry")
 
 
+def in_channels_last(encoder: Encoder) -> Encoder:
+    """``encoder`` (in place) with its convolution weights in channels-last order: ``channels_last_3d``
+    (N, D, H, W, C) for a video encoder, ``channels_last`` (N, H, W, C) for an image encoder. Convolutions
+    then run in that layout (an input in the default layout is converted by the first one); the
+    results equal the default layout's up to float rounding."""
+    return encoder.to(memory_format=torch.channels_last_3d if encoder.kind == "video" else torch.channels_last)
+
+
 def list_encoders(kind: EncoderKind | None = None) -> list[str]:
     """Registered encoder names, optionally only those of one ``kind``."""
     return sorted(n for n, (k, _) in _REGISTRY.items() if kind is None or k == kind)

@@ -112,7 +112,7 @@ def build_curve_probe(p: Params, device: torch.device) -> CurveProbe | None:
         return None
     index = probe_subset(index, cfg.videos, seed=0)
     t = p.pretrain
-    cache = decoded_cache_for(index, p.data.decoded_cache_mb * 2**20, p.data.decoder)
+    cache = decoded_cache_for(index, p.data.decoded_cache_mb * 2**20, p.data.decoder, store=p.data.decoded_store)
     ds = PretrainClips(index, num_frames=t.num_frames, stride=t.stride, size=t.size, mode="center", seed=t.seed,
                        decoder=p.data.decoder, cache=cache)
     loader = make_loader(ds, t.batch_size, num_workers=p.data.num_workers if cache is None else 0, seed=t.seed)

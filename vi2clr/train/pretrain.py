@@ -29,7 +29,7 @@ from vi2clr.data.datasets import PretrainClips, SkipLog, decoded_cache_for, make
 from vi2clr.data.index import Index
 from vi2clr.data.transforms import ClipAugment
 from vi2clr.errors import UserError
-from vi2clr.models import Vi2CLR, build_encoder
+from vi2clr.models import Vi2CLR, build_encoder, in_channels_last
 from vi2clr.tracking import Tracker, pretrain_params, standard_tags
 from vi2clr.train.cluster_pass import ClusterState, cluster_features, extract_features
 from vi2clr.train.criterion import Criterion
@@ -124,9 +124,8 @@ def build_train_state(p: Params, d: DistInfo, num_videos: int) -> tuple[TrainSta
     """A fresh :class:`TrainState` (model on ``d.device``, instance clusters) and the AMP setting."""
     cfg = p.pretrain
     model = convert_sync_bn(build_model(p).to(d.device), cfg.sync_bn, d)  # before the optimiser and DDP
-    if uses_channels_last(p, d):
-        model.video_encoder.to(memory_format=torch.channels_last_3d)
-        model.image_encoder.to(memory_format=torch.channels_last)
+    if p.model.channels_last_on(d.device.type):
+        in_channels_last(model.video_encoder), in_channels_last(model.image_encoder)
     optimizer = build_optimizer(p, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.optim.milestones, cfg.optim.gamma)
     amp = Amp(cfg.amp != "none" and d.device.type == "cuda", torch.bfloat16 if cfg.amp == "bf16" else torch.float16)
@@ -136,12 +135,6 @@ def build_train_state(p: Params, d: DistInfo, num_videos: int) -> tuple[TrainSta
     state = TrainState(model, optimizer, scheduler, scaler, ClusterState.instances(num_videos),
                        sampler_seed=cfg.seed)
     return state, amp
-
-
-def uses_channels_last(p: Params, d: DistInfo) -> bool:
-    """``pretrain.channels_last``: True, False, or ``auto`` = on CUDA (1.59x on one H200)."""
-    setting = p.pretrain.channels_last
-    return setting is True or (setting == "auto" and d.device.type == "cuda")
 
 
 def wrap_ddp(p: Params, model: torch.nn.Module, d: DistInfo) -> torch.nn.Module:
@@ -193,7 +186,8 @@ def build_loaders(p: Params, index: Index, d: DistInfo) -> Loaders:
     cfg = p.pretrain
     clip = dict(num_frames=cfg.num_frames, stride=cfg.stride, size=cfg.size, seed=cfg.seed, decoder=p.data.decoder)
     augment = ClipAugment(size=cfg.size, **cfg.augment.model_dump())
-    cache = decoded_cache_for(index, p.data.decoded_cache_mb * 2**20, p.data.decoder)  # shared: one decode per video
+    cache = decoded_cache_for(index, p.data.decoded_cache_mb * 2**20, p.data.decoder,  # train + centre: one decode
+                              store=p.data.decoded_store)
     train_set = PretrainClips(index, augment=augment, mode="train", cache=cache, **clip)
     centre_set = PretrainClips(index, augment=None, mode="center", cache=cache, **clip)
     batches = EpochBatches()
@@ -468,7 +462,7 @@ def _forward(net: torch.nn.Module, criterion: Criterion, batch: dict, cluster: C
     groups = cluster.assignments[batch["index"]].to(d.device)
     video = torch.cat([batch["video1"], batch["video2"]]).to(d.device, non_blocking=True)
     image = torch.cat([batch["image1"], batch["image2"]]).to(d.device, non_blocking=True)
-    if video.is_cuda and next(net.parameters()).is_contiguous(memory_format=torch.channels_last_3d):
+    if next(net.parameters()).is_contiguous(memory_format=torch.channels_last_3d):
         video = video.contiguous(memory_format=torch.channels_last_3d)
         image = image.contiguous(memory_format=torch.channels_last)
     with torch.autocast(d.device.type, dtype=amp.dtype, enabled=amp.enabled):

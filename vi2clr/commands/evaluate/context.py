@@ -11,9 +11,12 @@ import yaml
 from torch import nn
 
 from vi2clr.config import Params
+from vi2clr.data.datasets import decoded_cache_for
+from vi2clr.data.index import Index
+from vi2clr.data.video import DecodedVideoCache
 from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.features import FeatureCache, file_digest
-from vi2clr.models import build_encoder, load_encoder
+from vi2clr.models import build_encoder, in_channels_last, load_encoder
 
 
 @dataclass
@@ -30,6 +33,16 @@ class EvalContext:
     results: dict[str, dict[str, float]] = field(default_factory=dict)
     report_name: str = ""  # sub-folder of reports/eval/<suite>/ (``seed<S>`` in the pipeline matrix)
     protocol_run: str | None = None  # MLflow run of the protocol in progress; dataset runs nest under it
+    _decoded: DecodedVideoCache | None = field(default=None, repr=False)
+
+    def decoded(self, index: Index) -> DecodedVideoCache | None:
+        """The suite's decoded videos, for a loader of ``index``: one `DecodedVideoCache` of
+        ``data.decoded_cache_mb`` shared by every protocol (the linear probe, retrieval and
+        fine-tuning read the same test videos), returned when the videos of ``index`` it lacks fit
+        in what is left of it (`decoded_cache_for`); None = decode in workers as usual."""
+        if self._decoded is None:
+            self._decoded = DecodedVideoCache(self.params.data.decoded_cache_mb * 2**20, self.params.data.decoded_store)
+        return decoded_cache_for(index, self._decoded.max_bytes, shared=self._decoded)
 
     @property
     def cache(self) -> FeatureCache:
@@ -42,13 +55,17 @@ class EvalContext:
             torch.manual_seed(self.params.eval.seed)
             enc = build_encoder(spec.name, **spec.kwargs)
             meta = {"pretrain_run_id": "random-init", "epoch": 0, "pretrain_seed": self.params.eval.seed}
-            return enc, meta, f"random-init:{spec.name}:{spec.kwargs}:seed{self.params.eval.seed}"
+            return self._layout(enc), meta, f"random-init:{spec.name}:{spec.kwargs}:seed{self.params.eval.seed}"
         file = path or (self.encoders / f"{kind}_encoder.pt")
         try:
             enc, meta = load_encoder(file, expect_kind=kind)
         except ValueError as exc:  # load_encoder's one-line reasons: missing, not an encoder, wrong kind
             raise EvalError(str(exc)) from None
-        return enc, {**meta, "pretrain_seed": pretrain_seed(file, meta)}, file_digest(file)
+        return self._layout(enc), {**meta, "pretrain_seed": pretrain_seed(file, meta)}, file_digest(file)
+
+    def _layout(self, encoder: nn.Module) -> nn.Module:
+        """The encoder in the memory layout of ``model.channels_last`` on this device (as in pretraining)."""
+        return in_channels_last(encoder) if self.params.model.channels_last_on(self.device.type) else encoder
 
     def row(self, table: str, **fmt: str) -> str | None:
         """The paper row this suite fills in ``table`` (formatted with ``fmt``), or None."""

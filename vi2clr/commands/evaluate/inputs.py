@@ -6,15 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from vi2clr.commands.evaluate.context import EvalContext
 from vi2clr.config import Params
 from vi2clr.data.catalog import read_dataset
-from vi2clr.data.datasets import ImageFolderIndex, VideoClips, collate_skip_bad, decoded_cache_for, make_loader
+from vi2clr.data.datasets import ImageFolderIndex, VideoClips, collate_skip_bad, make_loader
 from vi2clr.data.index import Index
 from vi2clr.data.transforms import image_eval_transform, image_train_transform
+from vi2clr.data.video import DecodedVideoCache
 from vi2clr.errors import UserError
 from vi2clr.evaluate.errors import EvalError
 from vi2clr.evaluate.features import cached_features, extract_features
@@ -54,12 +56,16 @@ def image_features(ctx: EvalContext, encoder: nn.Module, digest: str, index: Ind
 def video_features(ctx: EvalContext, encoder: nn.Module, digest: str, index: Index, mode: str) -> dict[str, np.ndarray]:
     """Frozen features of a video index: ``windows`` = mean over sliding T-frame windows per video
     (retrieval); ``test`` = one row per uniformly spaced clip (video-level linear probe). Clips take
-    every ``eval.stride``-th frame, the pretraining's temporal stride."""
+    every ``eval.stride``-th frame, the pretraining's temporal stride. A batch holds
+    ``eval.batch_size // eval.video.test_clips`` videos, their windows padded and masked (`pad_windows`)."""
     p = ctx.params
     clips = p.eval.video.test_clips
+    cache = ctx.decoded(index)
     ds = VideoClips(index, num_frames=p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode=mode,
-                    clips_per_video=clips, window_stride=p.eval.retrieval.window_stride)
-    loader = make_loader(ds, 1, num_workers=p.data.num_workers)
+                    clips_per_video=clips, window_stride=p.eval.retrieval.window_stride, cache=cache)
+    # eval.batch_size // test_clips videos per batch; in windows mode that is about eval.batch_size clips
+    # when a video has about test_clips windows (paper scale: 10 clips, UCF101 ~10 windows of 32 frames)
+    loader = make_loader(ds, max(1, p.eval.batch_size // clips), num_workers=_workers(p, cache), collate_fn=pad_windows)
     transform = f"VideoClips({mode}, T={p.eval.num_frames}, stride={p.eval.stride}, S={p.eval.video_size}, " \
                 f"clips={clips}, window_stride={p.eval.retrieval.window_stride})"
     key = {"encoder": digest, "index": index.digest(), "transform": transform}
@@ -85,6 +91,26 @@ def flatten_clips(batch: list[Any]) -> dict[str, Any]:
     return out
 
 
+def pad_windows(batch: list[Any]) -> dict[str, Any]:
+    """Collate videos of W_i clips ``(W_i, 3, T, S, S)`` into ``video (B, max W_i, 3, T, S, S)``, zero-padded,
+    with ``window_mask (B, max W_i)`` True at the real clips (`vi2clr.evaluate.batches`)."""
+    good = [b for b in batch if b]
+    most = max((b["video"].shape[0] for b in good), default=0)
+    padded = []
+    for b in batch:
+        if b:
+            v = b["video"]
+            mask = torch.arange(most) < v.shape[0]
+            b = {**b, "video": torch.cat([v, v.new_zeros((most - v.shape[0], *v.shape[1:]))]), "window_mask": mask}
+        padded.append(b)
+    return collate_skip_bad(padded)
+
+
+def _workers(p: Params, cache: DecodedVideoCache | None) -> int:
+    """Loader workers: none when the items come from decoded videos in this process's memory."""
+    return 0 if cache is not None else p.data.num_workers
+
+
 def image_train_loader(p: Params, index: Index, batch_size: int) -> DataLoader:
     """Shuffled, augmented (random-resized-crop + flip) image batches."""
     return make_loader(ImageFolderIndex(index, image_train_transform(p.eval.size)), min(batch_size, len(index.samples)),
@@ -97,21 +123,23 @@ def image_test_loader(p: Params, index: Index, batch_size: int) -> DataLoader:
                        num_workers=p.data.num_workers)
 
 
-def video_train_loader(p: Params, index: Index, batch_size: int, *, drop_last: bool = False) -> DataLoader:
+def video_train_loader(p: Params, index: Index, batch_size: int, *, drop_last: bool = False,
+                       cache: DecodedVideoCache | None = None) -> DataLoader:
     """Shuffled single random clips with the light clip augmentation, redrawn every epoch.
 
-    When the whole split fits in ``data.decoded_cache_mb`` the main process decodes each video once
-    (`decoded_cache_for`): later epochs only crop and augment, with the same batches bit for bit (the
-    shuffle draws from the loader's generator as it does with workers). Else workers decode every epoch."""
-    cache = decoded_cache_for(index, p.data.decoded_cache_mb * 2**20)
+    With ``cache`` (`EvalContext.decoded` / `decoded_cache_for`: the split fits decoded in memory)
+    the main process decodes each video once: later epochs only crop and augment, with the same
+    batches bit for bit (the shuffle draws from the loader's generator as it does with workers).
+    Else workers decode every epoch."""
     ds = VideoClips(index, p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode="train", cache=cache)
-    return make_loader(ds, batch_size, shuffle=True, num_workers=p.data.num_workers if cache is None else 0,
-                       seed=p.eval.seed, drop_last=drop_last)
+    return make_loader(ds, batch_size, shuffle=True, num_workers=_workers(p, cache), seed=p.eval.seed,
+                       drop_last=drop_last)
 
 
-def video_test_loader(p: Params, index: Index) -> DataLoader:
-    """``eval.video.test_clips`` uniformly spaced clips per video, flattened into clip batches."""
+def video_test_loader(p: Params, index: Index, cache: DecodedVideoCache | None = None) -> DataLoader:
+    """``eval.video.test_clips`` uniformly spaced clips per video, flattened into clip batches (from
+    ``cache`` in this process when given, as `video_train_loader`)."""
     ds = VideoClips(index, p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode="test",
-                    clips_per_video=p.eval.video.test_clips)
-    return make_loader(ds, max(1, p.eval.batch_size // p.eval.video.test_clips), num_workers=p.data.num_workers,
+                    clips_per_video=p.eval.video.test_clips, cache=cache)
+    return make_loader(ds, max(1, p.eval.batch_size // p.eval.video.test_clips), num_workers=_workers(p, cache),
                        collate_fn=flatten_clips)

@@ -218,8 +218,8 @@ def video_linear(ctx: EvalContext) -> dict[str, float]:
                          extra_params={mn.PARAM_PROTOCOL: "frozen", "fast_path": not lp.augment},
                          extra_tags={"fast_path": str(not lp.augment).lower()}) as run:
             if lp.augment:
-                res = train_linear_probe(encoder, video_train_loader(p, train, lp.batch_size),
-                                         video_test_loader(p, test), num_classes, sgd=sgd, device=ctx.device,
+                res = train_linear_probe(encoder, video_train_loader(p, train, lp.batch_size, cache=ctx.decoded(train)),
+                                         video_test_loader(p, test, ctx.decoded(test)), num_classes, sgd=sgd, device=ctx.device,
                                          video_level=True, seed=p.eval.seed, input_key="video")
             else:  # fast path: clip features of every train clip; test scores averaged per video
                 tr = video_features(ctx, encoder, digest, train, "test")
@@ -242,8 +242,9 @@ def video_finetune(ctx: EvalContext) -> dict[str, float]:
                          split="test", data=train, scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name),
                          extra_params={mn.PARAM_PROTOCOL: "finetune"}) as run:
             tl = video_train_loader(p, train, min(fp.batch_size, len(train.samples)),
-                                    drop_last=len(train.samples) > fp.batch_size)
-            res = finetune_classifier(encoder, encoder.out_dim, len(train.classes), tl, video_test_loader(p, test),
+                                    drop_last=len(train.samples) > fp.batch_size, cache=ctx.decoded(train))
+            res = finetune_classifier(encoder, encoder.out_dim, len(train.classes), tl,
+                                      video_test_loader(p, test, ctx.decoded(test)),
                                       sgd=SGDSettings.from_params(fp), device=ctx.device, video_level=True,
                                       seed=p.eval.seed, input_key="video")
             out.update(_prefixed(dataset, run.finish(classification_metrics(res, "video_finetune"),
