@@ -46,3 +46,15 @@ def test_every_stage_has_a_record():
                          check=True, timeout=300).stdout.split()
     missing = [s for s in out if f"\n  {s}:" not in lock]
     assert not missing, f"stages without a record in dvc.lock: {missing}"
+
+
+def test_no_record_of_a_stage_that_no_longer_exists():
+    """dvc.lock holds no entry of a stage dvc.yaml dropped or renamed: `dvc repro` keeps such entries,
+    and their old hashes read as a record of code that no longer exists."""
+    import yaml
+
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    out = subprocess.run([DVC, "stage", "list", "--name-only", "dvc.yaml"], cwd=REPO, capture_output=True,
+                         text=True, check=True, timeout=300).stdout.split()
+    gone = sorted(set(lock["stages"]) - set(out))
+    assert not gone, f"dvc.lock records stages dvc.yaml no longer has: {gone}; delete their entries"
