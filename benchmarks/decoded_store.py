@@ -54,7 +54,7 @@ def main() -> None:
         t0 = time.perf_counter()
         for path, video in zip(paths, decoded):
             if video is not None:
-                store.save(path, None, p.data.decoder, video)
+                store.save(store.entry(path, None, p.data.decoder), video)
         write_s = time.perf_counter() - t0
         times: dict[str, list[float]] = {"decode": [], "load": []}
         for _ in range(args.repeats):
@@ -62,7 +62,7 @@ def main() -> None:
             decoded = decode_all()
             times["decode"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            loaded = [store.load(path, None, p.data.decoder) for path in paths]
+            loaded = [store.load(store.entry(path, None, p.data.decoder)) for path in paths]
             times["load"].append(time.perf_counter() - t0)
         same = all((a is None and b is None) or (a is not None and b is not None and np.array_equal(
             a.frames(range(a.num_frames)), b.frames(range(b.num_frames)))) for a, b in zip(decoded, loaded))

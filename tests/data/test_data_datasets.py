@@ -249,7 +249,8 @@ def test_an_evaluation_suite_decodes_each_video_once_across_protocols(synth, tmp
     from vi2clr.config import Params
 
     p = Params.model_validate(tiny_params({"data.ucf101.root": str(synth / "ucf101"),
-                                           "eval.feature_cache": str(tmp_path / "features")}))
+                                           "eval.feature_cache": str(tmp_path / "features"),
+                                           "data.decoded_store": str(tmp_path / "decoded")}))  # empty store
     ctx = EvalContext(p, "t", None, {})
     encoder, _, digest = ctx.encoder("video")
     train, test = video_index(p, "ucf101", "train"), video_index(p, "ucf101", "test")

@@ -52,6 +52,7 @@ __all__ = [
     "collate_skip_bad",
     "SkipLog",
     "make_loader",
+    "workers_for",
     "seed_worker",
 ]
 
@@ -299,6 +300,12 @@ def decoded_cache_for(index: Index, max_bytes: int, decoder: str = "decord",
             return shared if shared.used + size <= shared.max_bytes else None
         return DecodedVideoCache(max_bytes, store) if size <= max_bytes else None
     return None
+
+
+def workers_for(cache: DecodedVideoCache | None, num_workers: int) -> int:
+    """Loader workers for a dataset reading through ``cache``: none when there is a cache (its
+    decoded videos live in this process's memory), else ``num_workers`` (``data.num_workers``)."""
+    return 0 if cache is not None else num_workers
 
 
 def collate_skip_bad(batch: Sequence[Mapping[str, Any] | SkippedItem | None]) -> dict[str, Any]:

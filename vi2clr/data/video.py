@@ -339,15 +339,16 @@ class DecodedVideoCache:
             return self._videos[key]
         if self.full:
             return VideoFile(path, short_side, decoder)
-        decoded = self.store.load(path, short_side, decoder) if self.store is not None else None
+        entry = self.store.entry(path, short_side, decoder) if self.store is not None else None
+        decoded = self.store.load(entry) if entry is not None else None
         if decoded is None:
             video = VideoFile(path, short_side, decoder)
             try:
                 decoded = video.decode_all()
             except VideoDecodeError:  # e.g. truncated past the clip a plain read would take: read per call
                 return video
-            if self.store is not None:
-                self.store.save(path, short_side, decoder, decoded)
+            if entry is not None:
+                self.store.save(entry, decoded)
         if self.used + decoded.nbytes > self.max_bytes:
             self.full = True
         else:
@@ -377,9 +378,9 @@ class DecodedStore:
         name = digest.hexdigest()
         return self.root / name[:2] / f"{name}.npy"
 
-    def load(self, path: str | os.PathLike, short_side: int | None, decoder: str) -> DecodedVideo | None:
-        entry = self.entry(path, short_side, decoder)
-        if entry is None or not entry.is_file():
+    def load(self, entry: Path) -> DecodedVideo | None:
+        """The decoded video at ``entry`` (`entry`), or None when it is absent or damaged."""
+        if not entry.is_file():
             return None
         try:
             frames = np.load(entry, allow_pickle=False)
@@ -387,16 +388,15 @@ class DecodedStore:
             return None
         return DecodedVideo(frames) if frames.ndim == 4 and frames.dtype == np.uint8 else None
 
-    def save(self, path: str | os.PathLike, short_side: int | None, decoder: str, video: DecodedVideo) -> None:
+    def save(self, entry: Path, video: DecodedVideo) -> None:
+        """Write ``video``'s frames to ``entry`` atomically (not frames on a GPU)."""
         frames = video.frames(np.arange(video.num_frames))
         if isinstance(frames, torch.Tensor):
             if frames.is_cuda:
                 return
             frames = frames.numpy()
-        entry = self.entry(path, short_side, decoder)
-        if entry is not None:
-            with atomic_write(entry) as fh:
-                np.save(fh, np.ascontiguousarray(frames), allow_pickle=False)
+        with atomic_write(entry) as fh:
+            np.save(fh, np.ascontiguousarray(frames), allow_pickle=False)
 
 
 def _decoder_version(decoder: str) -> str:

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vi2clr.config import Params
-from vi2clr.data.datasets import PretrainClips, SkipLog, decoded_cache_for, make_loader
+from vi2clr.data.datasets import PretrainClips, SkipLog, decoded_cache_for, make_loader, workers_for
 from vi2clr.data.index import Index
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def build_curve_probe(p: Params, device: torch.device) -> CurveProbe | None:
     cache = decoded_cache_for(index, p.data.decoded_cache_mb * 2**20, p.data.decoder, store=p.data.decoded_store)
     ds = PretrainClips(index, num_frames=t.num_frames, stride=t.stride, size=t.size, mode="center", seed=t.seed,
                        decoder=p.data.decoder, cache=cache)
-    loader = make_loader(ds, t.batch_size, num_workers=p.data.num_workers if cache is None else 0, seed=t.seed)
+    loader = make_loader(ds, t.batch_size, num_workers=workers_for(cache, p.data.num_workers), seed=t.seed)
     extra = index.samples[0].extra
     names = {"video": "motion" if "motion" in extra else "label",
              "image": "appearance" if "appearance" in extra else "label"}

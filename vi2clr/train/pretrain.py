@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from vi2clr.clustering import ClusterAwareBatchSampler, center_nce_diagnostics, cluster_diagnostics
 from vi2clr.config import Params
-from vi2clr.data.datasets import PretrainClips, SkipLog, decoded_cache_for, make_loader
+from vi2clr.data.datasets import PretrainClips, SkipLog, decoded_cache_for, make_loader, workers_for
 from vi2clr.data.index import Index
 from vi2clr.data.transforms import ClipAugment
 from vi2clr.errors import UserError
@@ -191,7 +191,7 @@ def build_loaders(p: Params, index: Index, d: DistInfo) -> Loaders:
     train_set = PretrainClips(index, augment=augment, mode="train", cache=cache, **clip)
     centre_set = PretrainClips(index, augment=None, mode="center", cache=cache, **clip)
     batches = EpochBatches()
-    workers = dict(num_workers=p.data.num_workers if cache is None else 0,
+    workers = dict(num_workers=workers_for(cache, p.data.num_workers),
                    persistent_workers=p.data.persistent_workers, seed=cfg.seed)
     train = make_loader(train_set, batch_sampler=batches, pin_memory=p.data.pin_memory and d.device.type == "cuda",
                         **workers)

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from vi2clr.commands.evaluate.context import EvalContext
 from vi2clr.config import Params
 from vi2clr.data.catalog import read_dataset
-from vi2clr.data.datasets import ImageFolderIndex, VideoClips, collate_skip_bad, make_loader
+from vi2clr.data.datasets import ImageFolderIndex, VideoClips, collate_skip_bad, make_loader, workers_for
 from vi2clr.data.index import Index
 from vi2clr.data.transforms import image_eval_transform, image_train_transform
 from vi2clr.data.video import DecodedVideoCache
@@ -65,7 +65,7 @@ def video_features(ctx: EvalContext, encoder: nn.Module, digest: str, index: Ind
                     clips_per_video=clips, window_stride=p.eval.retrieval.window_stride, cache=cache)
     # eval.batch_size // test_clips videos per batch; in windows mode that is about eval.batch_size clips
     # when a video has about test_clips windows (paper scale: 10 clips, UCF101 ~10 windows of 32 frames)
-    loader = make_loader(ds, max(1, p.eval.batch_size // clips), num_workers=_workers(p, cache), collate_fn=pad_windows)
+    loader = make_loader(ds, max(1, p.eval.batch_size // clips), num_workers=workers_for(cache, p.data.num_workers), collate_fn=pad_windows)
     transform = f"VideoClips({mode}, T={p.eval.num_frames}, stride={p.eval.stride}, S={p.eval.video_size}, " \
                 f"clips={clips}, window_stride={p.eval.retrieval.window_stride})"
     key = {"encoder": digest, "index": index.digest(), "transform": transform}
@@ -106,11 +106,6 @@ def pad_windows(batch: list[Any]) -> dict[str, Any]:
     return collate_skip_bad(padded)
 
 
-def _workers(p: Params, cache: DecodedVideoCache | None) -> int:
-    """Loader workers: none when the items come from decoded videos in this process's memory."""
-    return 0 if cache is not None else p.data.num_workers
-
-
 def image_train_loader(p: Params, index: Index, batch_size: int) -> DataLoader:
     """Shuffled, augmented (random-resized-crop + flip) image batches."""
     return make_loader(ImageFolderIndex(index, image_train_transform(p.eval.size)), min(batch_size, len(index.samples)),
@@ -132,7 +127,7 @@ def video_train_loader(p: Params, index: Index, batch_size: int, *, drop_last: b
     batches bit for bit (the shuffle draws from the loader's generator as it does with workers).
     Else workers decode every epoch."""
     ds = VideoClips(index, p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode="train", cache=cache)
-    return make_loader(ds, batch_size, shuffle=True, num_workers=_workers(p, cache), seed=p.eval.seed,
+    return make_loader(ds, batch_size, shuffle=True, num_workers=workers_for(cache, p.data.num_workers), seed=p.eval.seed,
                        drop_last=drop_last)
 
 
@@ -141,5 +136,5 @@ def video_test_loader(p: Params, index: Index, cache: DecodedVideoCache | None =
     ``cache`` in this process when given, as `video_train_loader`)."""
     ds = VideoClips(index, p.eval.num_frames, stride=p.eval.stride, size=p.eval.video_size, mode="test",
                     clips_per_video=p.eval.video.test_clips, cache=cache)
-    return make_loader(ds, max(1, p.eval.batch_size // p.eval.video.test_clips), num_workers=_workers(p, cache),
+    return make_loader(ds, max(1, p.eval.batch_size // p.eval.video.test_clips), num_workers=workers_for(cache, p.data.num_workers),
                        collate_fn=flatten_clips)
