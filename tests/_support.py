@@ -24,7 +24,7 @@ VI2CLR = str(Path(sys.executable).with_name("vi2clr"))
 TINY = {
     **{f"data.synth.{k}": v for k, v in SYNTH_TINY.items()},
     "data.num_workers": 0,
-    "model.video_encoder.kwargs": {"width": 4}, "model.image_encoder.kwargs": {"width": 4},
+    "model.video_encoder.kwargs": {"width": 4, "frames": "residual"}, "model.image_encoder.kwargs": {"width": 4},
     "pretrain.epochs": 2, "pretrain.batch_size": 8, "pretrain.num_frames": 4, "pretrain.stride": 2, "pretrain.size": 32,
     "pretrain.optim.milestones": [1], "pretrain.keep_epochs": [1, 2], "pretrain.log_every": 1,
     "pretrain.clustering.group_size": 2, "pretrain.clustering.warmup_epochs": 1,

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vi2clr.errors import UserError
-from vi2clr.models.names import ENCODERS
+from vi2clr.models.names import ENCODERS, FRAMES
 from vi2clr.paper import TAU
 
 
@@ -166,6 +166,19 @@ class EncoderParams(Strict):
             raise ValueError(f"unknown encoder {name!r}; choose one of: {', '.join(sorted(ENCODERS))}")
         return name
 
+    @model_validator(mode="after")
+    def _frames(self) -> EncoderParams:
+        frames = self.kwargs.get("frames", "rgb")
+        if frames not in FRAMES:
+            raise ValueError(f"kwargs.frames {frames!r}: choose one of {', '.join(FRAMES)}")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The encoder as the tables name it: ``tiny3d``, or ``tiny3d on residual frames``."""
+        frames = self.kwargs.get("frames", "rgb")
+        return self.name if frames == "rgb" else f"{self.name} on {frames} frames"
+
 
 class ModelParams(Strict):
     """The paper's encoders by default: f_V = S3D, f_I = ResNet-50."""
@@ -188,6 +201,9 @@ class ModelParams(Strict):
             name = getattr(self, field).name
             if ENCODERS[name] != want:
                 raise ValueError(f"{field}.name {name!r} is an {ENCODERS[name]} encoder, not a {want} one")
+        frames = self.image_encoder.kwargs.get("frames", "rgb")
+        if frames != "rgb":
+            raise ValueError(f"image_encoder.kwargs.frames {frames!r}: only a video encoder takes residual frames")
         return self
 
 

@@ -117,6 +117,34 @@ def test_load_encoder_wrong_kind_and_wrong_file(tmp_path):
         load_encoder(tmp_path / "missing.pt")
 
 
+def test_residual_frames_hide_what_is_static_and_travel_with_the_saved_encoder(tmp_path):
+    """frames=residual: the body sees x[t+1] − x[t], so two clips that differ only by a static
+    image (a background) give the same features, and a loaded encoder keeps the input it was
+    trained on. With rgb frames the same two clips differ."""
+    torch.manual_seed(0)
+    moving = torch.randn(2, 3, 8, 32, 32)
+    background = torch.randn(2, 3, 1, 32, 32)
+    res = build_encoder("tiny3d", width=4, frames="residual").eval()
+    rgb = build_encoder("tiny3d", width=4).eval()
+    assert (res.frames, rgb.frames) == ("residual", "rgb")
+    with torch.no_grad():
+        torch.testing.assert_close(res(moving + background), res(moving))
+        assert not torch.allclose(rgb(moving + background), rgb(moving))
+        body_input = moving[:, :, 1:] - moving[:, :, :-1]
+        torch.testing.assert_close(res(moving), torch.flatten(res.body(body_input), 1))
+    path = save_encoder(tmp_path / "video_encoder.pt", res, "tiny3d", {"width": 4, "frames": "residual"}, {})
+    loaded, _ = load_encoder(path, expect_kind="video")
+    assert loaded.frames == "residual"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(moving + background), res(moving))
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        res(torch.randn(1, 3, 1, 32, 32))
+    with pytest.raises(ValueError, match="'residual' for video encoders only"):
+        build_encoder("tiny2d", frames="residual")
+    with pytest.raises(ValueError, match="frames must be one of"):
+        build_encoder("s3d", frames="flow")
+
+
 def test_save_encoder_refuses_unplain_meta(tmp_path):
     with pytest.raises(ValueError, match=r"meta\['when'\] holds a object"):
         save_encoder(tmp_path / "e.pt", build_encoder("tiny2d", width=2), "tiny2d", {"width": 2}, {"when": object()})

@@ -89,6 +89,16 @@ def test_cli_bad_override_exits_2_with_one_line_per_error(cmd, tmp_path):
     assert "Traceback" not in err
 
 
+def test_cli_bad_encoder_frames_exits_2_naming_the_key(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text("model: {video_encoder: {name: tiny3d}, image_encoder: {name: resnet50}}\n")
+    for override, says in (("model.video_encoder.kwargs.frames=flow", "kwargs.frames 'flow': choose one of rgb, residual"),
+                           ("model.image_encoder.kwargs.frames=residual", "only a video encoder takes residual frames")):
+        res = runner.invoke(app, ["pretrain", "--params", str(f), "-S", override])
+        assert res.exit_code == 2, res.output
+        assert says in res.stderr and "Traceback" not in res.stderr
+
+
 def test_cli_malformed_override_and_missing_file(tmp_path):
     res = runner.invoke(app, ["pretrain", "--params", str(tmp_path / "params.yaml"), "-S", "nokey"])
     assert res.exit_code == 2

@@ -22,6 +22,13 @@ tiny2d     image  8·w   narrow 2D CNN (default width w=16 → 128), CPU-friendl
 ========== ====== ===== =========================================================
 
 All weights are randomly initialised (self-supervised pretraining starts from scratch).
+
+Every video encoder also takes ``frames``: ``"rgb"`` (the clip itself, the paper's input) or
+``"residual"`` (the clip's residual frames x_{t+1} − x_t, T − 1 of them; Tao et al. 2020,
+"Rethinking Motion Representation: Residual Frames with 3D ConvNets"). Residual frames remove
+whatever is static in the clip (a scene's background), so a video encoder cannot tell two videos
+apart by it; the choice is part of the encoder and is saved with it, so every protocol that
+evaluates the encoder feeds it the same input.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from torch import nn
 from torchvision.models import resnet18, resnet50
 from torchvision.models.video import r2plus1d_18, r3d_18, s3d
 
-from vi2clr.models.names import ENCODERS
+from vi2clr.models.names import ENCODERS, FRAMES
 
 EncoderKind = Literal["video", "image"]
 
@@ -50,6 +57,9 @@ class Encoder(nn.Module):
             (e.g. ``(B, D, 1, 1, 1)`` after adaptive pooling); it is flattened to ``(B, D)``.
         out_dim: feature width D.
         kind: ``"video"`` (input ``(B, 3, T, H, W)``) or ``"image"`` (input ``(B, 3, H, W)``).
+
+    Attribute ``frames`` (set by :func:`build_encoder`): ``"rgb"``, or ``"residual"`` (video only):
+    the body then sees the residual frames ``x[:, :, t + 1] − x[:, :, t]``, ``(B, 3, T − 1, H, W)``.
     """
 
     def __init__(self, body: nn.Module, out_dim: int, kind: EncoderKind) -> None:
@@ -59,6 +69,7 @@ class Encoder(nn.Module):
         self.body = body
         self.out_dim = int(out_dim)
         self.kind: EncoderKind = kind
+        self.frames = "rgb"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, H, W)`` (video) or ``(B, 3, H, W)`` (image) → ``(B, out_dim)``."""
@@ -67,6 +78,10 @@ class Encoder(nn.Module):
                 f"{self.kind} encoder expects input {_INPUT_SHAPE[self.kind]}, "
                 f"got shape {tuple(x.shape)}"
             )
+        if self.frames == "residual":
+            if x.shape[2] < 2:
+                raise ValueError(f"residual frames need clips of at least 2 frames, got shape {tuple(x.shape)}")
+            x = x[:, :, 1:] - x[:, :, :-1]
         return torch.flatten(self.body(x), 1)
 
 
@@ -162,13 +177,21 @@ def build_encoder(name: str, **kwargs) -> Encoder:
 
     Args:
         name: one of :func:`list_encoders`.
-        **kwargs: constructor options (only ``width`` for ``tiny3d``/``tiny2d``).
+        **kwargs: constructor options: ``width`` for ``tiny3d``/``tiny2d``; ``frames``
+            (``"rgb"``, the default, or ``"residual"``) for every video encoder.
 
     Returns:
-        An :class:`Encoder` with ``.out_dim`` and ``.kind``; output ``(B, out_dim)``.
+        An :class:`Encoder` with ``.out_dim``, ``.kind`` and ``.frames``; output ``(B, out_dim)``.
     """
-    _, factory = _lookup(name)
+    kind, factory = _lookup(name)
+    kwargs = dict(kwargs)
+    frames = kwargs.pop("frames", "rgb")
+    if frames not in FRAMES or (kind == "image" and frames != "rgb"):
+        raise ValueError(f"encoder {name!r}: frames must be one of {FRAMES} ('residual' for video encoders only), "
+                         f"got {frames!r}")
     try:
-        return factory(**kwargs)
+        encoder = factory(**kwargs)
     except TypeError as err:
         raise ValueError(f"encoder {name!r} does not accept options {sorted(kwargs)}: {err}") from None
+    encoder.frames = frames
+    return encoder

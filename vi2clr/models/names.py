@@ -6,3 +6,5 @@ from __future__ import annotations
 VIDEO_ENCODERS: tuple[str, ...] = ("s3d", "r3d_18", "r2plus1d_18", "tiny3d")
 IMAGE_ENCODERS: tuple[str, ...] = ("resnet50", "resnet18", "tiny2d")
 ENCODERS: dict[str, str] = {**dict.fromkeys(VIDEO_ENCODERS, "video"), **dict.fromkeys(IMAGE_ENCODERS, "image")}
+# What a video encoder's convolutions see (``kwargs.frames``): the clip, or its residual frames.
+FRAMES: tuple[str, ...] = ("rgb", "residual")

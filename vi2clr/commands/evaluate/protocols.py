@@ -59,7 +59,7 @@ def image_linear(ctx: EvalContext, *, encoder_path: Path | None = None, table1_c
     else:
         cells = [paper_cell(t, ctx.row(t), "imagenet_top1") for t in ("table2", "table6") if ctx.row(t)]
     with dataset_run(ctx, "image-linear", "imagenet", cells, meta=meta, split="val",
-                     scale=scale_note(p, "imagenet", train, meta, p.model.image_encoder.name), data=train,
+                     scale=scale_note(p, "imagenet", train, meta, p.model.image_encoder.label), data=train,
                      extra_params={"fast_path": not lp.augment, **({"table1_col": table1_col} if table1_col else {})},
                      extra_tags={"fast_path": str(not lp.augment).lower()}) as run:
         if lp.augment:
@@ -103,7 +103,7 @@ def voc_svm(ctx: EvalContext) -> dict[str, float]:
     encoder, meta, digest, trainval, test = _voc_inputs(ctx)
     cells = [paper_cell(t, ctx.row(t), "voc07_map") for t in ("table2", "table6") if ctx.row(t)]
     with dataset_run(ctx, "voc-svm", "voc2007", cells, meta=meta, split="test", data=trainval,
-                     scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.name)) as run:
+                     scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.label)) as run:
         tr, te = _voc_features(ctx, encoder, digest, trainval, test)
         res = voc07_svm(tr["feats"], tr["labels"], te["feats"], te["labels"], costs=sp.costs, cv_folds=sp.cv_folds,
                         pos_weight=sp.pos_weight, n_jobs=2, seed=p.eval.seed, class_names=trainval.classes)
@@ -117,7 +117,7 @@ def voc_fewshot(ctx: EvalContext) -> dict[str, float]:
     row = ctx.row("table3")
     cells = [paper_cell("table3", row, f"k{k}") for k in sp.fewshot_ks if row and k in mn.FEWSHOT_KS]
     with dataset_run(ctx, "voc-fewshot", "voc2007", cells, meta=meta, split="test", data=trainval,
-                     scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.name)) as run:
+                     scale=scale_note(p, "voc2007", trainval, meta, p.model.image_encoder.label)) as run:
         tr, te = _voc_features(ctx, encoder, digest, trainval, test)
         res = voc07_fewshot(tr["feats"], tr["labels"], te["feats"], te["labels"], ks=tuple(sp.fewshot_ks),
                             samples=sp.fewshot_samples, seed=p.eval.seed, costs=sp.costs, n_jobs=2,
@@ -153,7 +153,7 @@ def semisup(ctx: EvalContext) -> dict[str, float]:
         cells = [paper_cell("table4", row, f"pct{pct}_top{t}", **{mn.PARAM_LABEL_PCT: str(pct)})
                  for t in (1, 5) if row]
         with dataset_run(ctx, "semisup", "imagenet", cells, meta=meta, split="val", data=subset,
-                         scale=scale_note(p, "imagenet", subset, meta, p.model.image_encoder.name),
+                         scale=scale_note(p, "imagenet", subset, meta, p.model.image_encoder.label),
                          extra_params={mn.PARAM_LABEL_PCT: pct}, extra_tags={"label_pct": str(pct)}) as run:
             res = finetune_classifier(encoder, encoder.out_dim, len(full.classes),
                                       image_train_loader(p, subset, fp.batch_size),
@@ -180,7 +180,7 @@ def retrieval(ctx: EvalContext) -> dict[str, float]:
         cells = [paper_cell("table5", row, f"{short}_r{k}") for k in (1, 5, 10, 20)
                  if row and k in p.eval.retrieval.ks]
         with dataset_run(ctx, "retrieval", dataset, cells, meta=meta, split="test", data=train,
-                         scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name)) as run:
+                         scale=scale_note(p, dataset, train, meta, p.model.video_encoder.label)) as run:
             tr = video_features(ctx, encoder, digest, train, "windows")
             te = video_features(ctx, encoder, digest, test, "windows")
             metrics = video_retrieval(tr["feats"], tr["labels"], te["feats"], te["labels"],
@@ -214,7 +214,7 @@ def video_linear(ctx: EvalContext) -> dict[str, float]:
         train, test = video_index(p, dataset, "train"), video_index(p, dataset, "test")
         num_classes = len(train.classes)
         with dataset_run(ctx, "video-linear", dataset, _video_cells(ctx, dataset, "frozen", False), meta=meta,
-                         split="test", data=train, scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name),
+                         split="test", data=train, scale=scale_note(p, dataset, train, meta, p.model.video_encoder.label),
                          extra_params={mn.PARAM_PROTOCOL: "frozen", "fast_path": not lp.augment},
                          extra_tags={"fast_path": str(not lp.augment).lower()}) as run:
             if lp.augment:
@@ -239,7 +239,7 @@ def video_finetune(ctx: EvalContext) -> dict[str, float]:
         encoder, meta, _ = ctx.encoder("video")
         train, test = video_index(p, dataset, "train"), video_index(p, dataset, "test")
         with dataset_run(ctx, "video-finetune", dataset, _video_cells(ctx, dataset, "finetune", True), meta=meta,
-                         split="test", data=train, scale=scale_note(p, dataset, train, meta, p.model.video_encoder.name),
+                         split="test", data=train, scale=scale_note(p, dataset, train, meta, p.model.video_encoder.label),
                          extra_params={mn.PARAM_PROTOCOL: "finetune"}) as run:
             tl = video_train_loader(p, train, min(fp.batch_size, len(train.samples)),
                                     drop_last=len(train.samples) > fp.batch_size, cache=ctx.decoded(train))
@@ -265,7 +265,7 @@ def probe(ctx: EvalContext) -> dict[str, float]:
     encoders = {kind: ctx.encoder(kind) for kind in ("video", "image")}
     meta = encoders["video"][1]
     with dataset_run(ctx, "probe", "kinetics400", [], meta=meta, split="val", data=splits["train"],
-                     scale=scale_note(p, "kinetics400", splits["train"], meta, p.model.video_encoder.name)) as run:
+                     scale=scale_note(p, "kinetics400", splits["train"], meta, p.model.video_encoder.label)) as run:
         for kind, (encoder, _, digest) in encoders.items():
             feats = {}
             for split, index in splits.items():
