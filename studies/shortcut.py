@@ -14,6 +14,9 @@ spaced clips per video (A, B) at the pretraining's T, stride and size, centre cr
 - ``still_motion_knn``: motion k-NN on those still clips: what the features "know" of motion without
   any motion (above chance only through appearance correlated with motion in the data).
 
+An encoder on residual frames (``model.video_encoder.kwargs.frames: residual``, the CPU default)
+gets all-zero input from a still clip, so both still readouts sit at chance by construction.
+
 Prints mean ± 95 % t-interval over seeds (n = number of seeds) per encoder kind and writes
 ``--out`` (CSV, one row per seed and kind). Run from the project root after `dvc repro`:
 
