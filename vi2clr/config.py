@@ -270,6 +270,15 @@ class AugmentParams(Strict):
     blur_kernel_frac: float = Field(0.1, gt=0, le=1)
 
 
+class BackgroundSwapParams(Strict):
+    """Foreground–background merging (FAME; ``vi2clr.data.background``): a training clip's moving
+    foreground pasted onto the static background of another video, so a clip pair (and its middle
+    frames) cannot be matched by the background they share. Not in the Vi2CLR paper."""
+
+    p: float = Field(0.0, ge=0, le=1, description="probability per training clip; 0 = off (the paper)")
+    foreground_fraction: float = Field(0.15, gt=0, lt=1, description="largest share of a clip's pixels kept as foreground")
+
+
 class CurveParams(Strict):
     """Learning curve (``vi2clr.train.curves``): a frozen k-NN probe on a fixed validation subset."""
 
@@ -290,6 +299,7 @@ class PretrainParams(Strict):
     loss: LossParams = LossParams()
     clustering: ClusteringParams = ClusteringParams()
     augment: AugmentParams = AugmentParams()
+    background_swap: BackgroundSwapParams = BackgroundSwapParams()
     amp: Literal["none", "bf16", "fp16"] = "bf16"
     compile: bool = Field(False, description="torch.compile the model (long first step; CUDA)")
     sync_bn: bool | Literal["auto"] = Field("auto", description="SyncBatchNorm (CUDA); auto = on when world size > 1")

@@ -28,6 +28,7 @@ import PIL.Image
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
+from vi2clr.data.background import merge_foreground, static_background
 from vi2clr.data.index import Index, Sample
 from vi2clr.data.transforms import ClipAugment, ClipEval, image_eval_transform, light_clip_augment
 from vi2clr.data.video import (
@@ -136,6 +137,10 @@ class PretrainClips(_IndexDataset):
         seed: base seed of the per-item RNG.
         decoder: ``decord``, ``torchcodec`` or ``torchcodec-cuda`` (see `vi2clr.data.video`).
         cache: a `DecodedVideoCache` (see `decoded_cache_for`): each video decoded once per process.
+        background_swap: probability that a training clip's foreground is pasted onto the static
+            background of another video of the index (`vi2clr.data.background`), drawn per clip
+            from the item's RNG; 0 = off.
+        foreground_fraction: the share of a clip's pixels the swap keeps as foreground at most.
 
     Both clips of a training item come from one open of the file and one decode pass; each
     image is the middle frame of its clip *after* the clip's augmentation, so it shares that
@@ -154,10 +159,14 @@ class PretrainClips(_IndexDataset):
         seed: int = 0,
         decoder: str = "decord",
         cache: DecodedVideoCache | None = None,
+        background_swap: float = 0.0,
+        foreground_fraction: float = 0.15,
     ) -> None:
         super().__init__(index, seed)
         check_decoder(decoder)  # fail here, in the main process, not once per file in the workers
         self.decoder, self.cache = decoder, cache
+        self.background_swap, self.foreground_fraction = background_swap, foreground_fraction
+        self._backgrounds: dict[int, torch.Tensor] = {}  # static backgrounds of the videos, per process
         if mode not in ("train", "center"):
             raise ValueError(f"PretrainClips mode must be 'train' or 'center', got {mode!r}")
         self.num_frames, self.stride, self.size, self.short_side, self.mode = num_frames, stride, size, short_side, mode
@@ -180,8 +189,37 @@ class PretrainClips(_IndexDataset):
         except BAD_FILE_ERRORS as exc:
             return self._skip(i, path, exc)
         seed1, seed2 = (int(s) for s in rng.integers(0, 2**62, size=2))
+        if self.background_swap > 0:
+            clip1, clip2 = self._swapped(clip1, i, rng), self._swapped(clip2, i, rng)
         v1, v2 = _seeded(seed1, self.augment, clip1), _seeded(seed2, self.augment, clip2)
         return {"video1": v1, "video2": v2, "image1": v1[:, mid].contiguous(), "image2": v2[:, mid].contiguous(), "index": i}
+
+
+    def _open(self, path: str) -> Any:
+        return (self.cache.open(path, self.short_side, self.decoder) if self.cache is not None
+                else VideoFile(path, self.short_side, self.decoder))
+
+    def _background(self, j: int) -> torch.Tensor:
+        """The static background of video ``j`` (`static_background`), computed once per process."""
+        if j not in self._backgrounds:
+            video = self._open(self.index.resolve(self.index.samples[j]))
+            self._backgrounds[j] = static_background(
+                video.frames(np.linspace(0, video.num_frames - 1, 16).round().astype(int)))
+        return self._backgrounds[j]
+
+    def _swapped(self, clip: np.ndarray | torch.Tensor, i: int, rng: np.random.Generator) -> np.ndarray | torch.Tensor:
+        """``clip`` (of video ``i``), or with probability ``background_swap`` its foreground over the
+        static background of another video of the index (an unreadable one leaves the clip as it is)."""
+        n = len(self.index.samples)
+        if n < 2 or rng.random() >= self.background_swap:
+            return clip
+        j = int(rng.integers(n - 1))
+        j += j >= i
+        try:
+            other = self._background(j)
+        except BAD_FILE_ERRORS:
+            return clip
+        return merge_foreground(clip, self._background(i), other, self.foreground_fraction)
 
 
 class VideoClips(_IndexDataset):

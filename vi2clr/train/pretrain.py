@@ -188,7 +188,8 @@ def build_loaders(p: Params, index: Index, d: DistInfo) -> Loaders:
     augment = ClipAugment(size=cfg.size, **cfg.augment.model_dump())
     cache = decoded_cache_for(index, p.data.decoded_cache_mb * 2**20, p.data.decoder,  # train + centre: one decode
                               store=p.data.decoded_store)
-    train_set = PretrainClips(index, augment=augment, mode="train", cache=cache, **clip)
+    train_set = PretrainClips(index, augment=augment, mode="train", cache=cache, background_swap=cfg.background_swap.p,
+                              foreground_fraction=cfg.background_swap.foreground_fraction, **clip)
     centre_set = PretrainClips(index, augment=None, mode="center", cache=cache, **clip)
     batches = EpochBatches()
     workers = dict(num_workers=workers_for(cache, p.data.num_workers),
