@@ -88,3 +88,23 @@ def test_unreadable_other_video_leaves_the_clip_unchanged(synth_bad):
     ds = PretrainClips(index, num_frames=T, size=S, seed=0, background_swap=1.0)
     items = [ds[i] for i in range(len(ds))]  # no exception: bad others are skipped, bad items are SkippedItems
     assert sum(isinstance(it, dict) for it in items) == len(ds) - 2
+
+
+def test_an_unreadable_own_background_leaves_the_clip_as_it_is(k400):
+    """A truncated video can give its clip and still fail on the frames its median background needs:
+    the swap is then skipped, the item is kept, nothing is raised."""
+    from vi2clr.data.video import VideoDecodeError
+
+    ds = PretrainClips(k400, num_frames=T, size=S, seed=0, background_swap=1.0)
+    plain = PretrainClips(k400, num_frames=T, size=S, seed=0)[3]
+    own_path, open_video = str(k400.resolve(k400.samples[3])), ds._open
+
+    def open_all_but_own(path):
+        if str(path) == own_path:
+            raise VideoDecodeError(path, "truncated past the clip")
+        return open_video(path)
+
+    ds._open = open_all_but_own
+    item = ds[3]
+    assert isinstance(item, dict)
+    assert torch.equal(item["video1"], plain["video1"]) and torch.equal(item["video2"], plain["video2"])

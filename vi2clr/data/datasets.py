@@ -194,7 +194,6 @@ class PretrainClips(_IndexDataset):
         v1, v2 = _seeded(seed1, self.augment, clip1), _seeded(seed2, self.augment, clip2)
         return {"video1": v1, "video2": v2, "image1": v1[:, mid].contiguous(), "image2": v2[:, mid].contiguous(), "index": i}
 
-
     def _open(self, path: str) -> Any:
         return (self.cache.open(path, self.short_side, self.decoder) if self.cache is not None
                 else VideoFile(path, self.short_side, self.decoder))
@@ -209,17 +208,18 @@ class PretrainClips(_IndexDataset):
 
     def _swapped(self, clip: np.ndarray | torch.Tensor, i: int, rng: np.random.Generator) -> np.ndarray | torch.Tensor:
         """``clip`` (of video ``i``), or with probability ``background_swap`` its foreground over the
-        static background of another video of the index (an unreadable one leaves the clip as it is)."""
+        static background of another video of the index. A background that cannot be read (of the
+        other video, or of this one past the frames its clip took) leaves the clip as it is."""
         n = len(self.index.samples)
         if n < 2 or rng.random() >= self.background_swap:
             return clip
         j = int(rng.integers(n - 1))
         j += j >= i
         try:
-            other = self._background(j)
+            own, other = self._background(i), self._background(j)
         except BAD_FILE_ERRORS:
             return clip
-        return merge_foreground(clip, self._background(i), other, self.foreground_fraction)
+        return merge_foreground(clip, own, other, self.foreground_fraction)
 
 
 class VideoClips(_IndexDataset):
