@@ -92,3 +92,14 @@ def test_parallel_fits_are_deterministic():
         np.testing.assert_array_equal(par["ap_per_class"], ref["ap_per_class"])
     few = [voc07_fewshot(x, t, xt, tt, ks=(2,), samples=2, costs=costs, n_jobs=j)[2] for j in (1, 2)]
     assert few[0] == few[1]
+
+
+def test_svm_worker_processes_import_no_torch():
+    """The VOC07 SVMs fit in joblib worker processes, which import `vi2clr.evaluate.svm` and what
+    it imports; torch there only slowed every worker's start (~3 s per evaluation suite)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, vi2clr.evaluate.svm\n"
+            "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('vi2clr')]")
+    subprocess.run([sys.executable, "-c", code], check=True)

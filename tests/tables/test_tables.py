@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -162,3 +164,10 @@ def test_reports_name_a_store_in_the_project_by_its_relative_path(tmp_path, monk
     assert shown_store(f"sqlite:///{tmp_path / 'mlflow.db'}") == "sqlite:///mlflow.db"
     assert shown_store("sqlite:////elsewhere/mlflow.db") == "sqlite:////elsewhere/mlflow.db"
     assert shown_store("http://tracking:5000") == "http://tracking:5000"
+
+
+def test_tables_stage_imports_no_torch():
+    """`vi2clr tables` reads metrics, cells and layouts: no torch (it was ~8 s of its stage)."""
+    code = ("import sys, vi2clr.tables, vi2clr.data.layouts, vi2clr.evaluate.cells\n"
+            "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('vi2clr')]")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,21 +1,26 @@
 """Pure metrics: VOC average precision, top-k accuracy, retrieval recall@k.
 
 All functions take numpy arrays or torch tensors and return Python floats (fractions in
-[0, 1]); none keeps state or does I/O.
+[0, 1]); none keeps state or does I/O. torch is imported inside the functions that use it:
+the VOC07 SVMs run `voc_average_precision` in joblib worker processes, and a module-level
+``import torch`` made each worker start ~3 s slower (it is the only thing they would import it for).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-ArrayLike = np.ndarray | torch.Tensor | Sequence[float]
+if TYPE_CHECKING:
+    import torch
+
+    ArrayLike = np.ndarray | torch.Tensor | Sequence[float]
 
 
 def _np(x: ArrayLike, dtype: type | None = None) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
+    if hasattr(x, "detach"):  # a torch.Tensor (without importing torch)
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=dtype)
 
@@ -94,6 +99,8 @@ def topk_accuracy(
     logits: (N, C) scores (logits or probabilities); labels: (N,) ints in [0, C).
     Returns {k: accuracy}; k larger than C is computed as k = C (accuracy 1.0).
     """
+    import torch
+
     x = torch.as_tensor(_np(logits, np.float64))
     y = torch.as_tensor(_np(labels, np.int64))
     if x.ndim != 2 or y.shape != (x.shape[0],):
@@ -125,6 +132,8 @@ def recall_at_k(
     blocks of `block_size` (memory O(block_size · G)). k larger than G is computed as k = G.
     Among exactly tied similarities the order is torch.topk's.
     """
+    import torch
+
     q = torch.as_tensor(_np(query_feats, np.float32))
     g = torch.as_tensor(_np(gallery_feats, np.float32))
     ql = torch.as_tensor(_np(query_labels, np.int64))
