@@ -1,5 +1,8 @@
 """VOC07 linear SVMs and the few-shot sampler."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -97,9 +100,6 @@ def test_parallel_fits_are_deterministic():
 def test_svm_worker_processes_import_no_torch():
     """The VOC07 SVMs fit in joblib worker processes, which import `vi2clr.evaluate.svm` and what
     it imports; torch there only slowed every worker's start (~3 s per evaluation suite)."""
-    import subprocess
-    import sys
-
     code = ("import sys, vi2clr.evaluate.svm\n"
             "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('vi2clr')]")
     subprocess.run([sys.executable, "-c", code], check=True)

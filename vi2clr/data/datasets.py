@@ -177,8 +177,7 @@ class PretrainClips(_IndexDataset):
         path = self.index.resolve(self.index.samples[i])
         T, mid = self.num_frames, middle_frame_index(self.num_frames)
         try:
-            video = (self.cache.open(path, self.short_side, self.decoder) if self.cache is not None
-                     else VideoFile(path, self.short_side, self.decoder))
+            video = self._open(path)
             if self.mode == "center":
                 clip = video.clip(center_start(video.num_frames, T, self.stride), T, self.stride)
                 v = self.eval_transform(clip)
@@ -195,6 +194,7 @@ class PretrainClips(_IndexDataset):
         return {"video1": v1, "video2": v2, "image1": v1[:, mid].contiguous(), "image2": v2[:, mid].contiguous(), "index": i}
 
     def _open(self, path: str) -> Any:
+        """The decoded video of ``path`` from the cache, else a `VideoFile` (decoded per call)."""
         return (self.cache.open(path, self.short_side, self.decoder) if self.cache is not None
                 else VideoFile(path, self.short_side, self.decoder))
 
