@@ -75,6 +75,7 @@ def invoke_cli(args: list[str], cwd: Path, env: dict | None = None, check: bool 
     import torch
 
     deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    threads = torch.get_num_threads()  # pretrain and eval set compute.threads
     environ = dict(os.environ)  # mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI into os.environ
     old_cwd = Path.cwd()
     os.chdir(cwd)
@@ -93,6 +94,7 @@ def invoke_cli(args: list[str], cwd: Path, env: dict | None = None, check: bool 
         root.handlers[:] = handlers
         root._vi2clr_configured = configured  # type: ignore[attr-defined]
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])  # pretrain sets it
+        torch.set_num_threads(threads)
     if res.exception is not None and not isinstance(res.exception, SystemExit):
         raise res.exception
     out = SimpleNamespace(returncode=res.exit_code, stdout=res.stdout, stderr=res.stderr)

@@ -76,6 +76,14 @@ def _params(path: Path, overrides: list[str] | None, ablation: str | None = None
     return load_params(path, overrides or [], ablation=ablation)
 
 
+def _use_threads(p: Params) -> None:
+    """torch's intra-op threads = ``compute.threads`` (None keeps torch's default, one per core)."""
+    if p.compute.threads is not None:
+        import torch
+
+        torch.set_num_threads(p.compute.threads)
+
+
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -136,6 +144,7 @@ def pretrain(
     if resume and restart:
         _fail("--resume and --restart exclude each other", 2)
     p = _params(params, overrides, ablation)
+    _use_threads(p)
     from vi2clr.train.pretrain import run_pretrain
 
     run_pretrain(p, resume=resume, restart=restart, ablation=ablation, stage=stage)
@@ -154,6 +163,7 @@ StageOpt = Annotated[str | None, typer.Option(help="DVC stage name, recorded as 
 def _run_eval(params: Path, overrides: list[str] | None, protocols: list[str], *, suite: str | None,
               encoders: Path | None, random_init: bool, stage: str | None, seed: int | None = None) -> None:
     p = _params(params, overrides)
+    _use_threads(p)
     from vi2clr.commands.evaluate import make_context, run_protocols
 
     ctx = make_context(p, suite=suite, encoders=encoders, random_init=random_init, stage=stage, seed=seed)
@@ -212,6 +222,30 @@ def eval_suite(
 
 
 # ----------------------------------------------------------------------------- tables / ui
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+@app.command("seeds", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def seeds(
+    ctx: typer.Context,
+    params: ParamsOpt = Path("params.yaml"),
+    overrides: SetOpt = None,
+    of: Annotated[str, typer.Option("--of", help="the seed list: seeds.pretrain or seeds.random_init")] = "pretrain",
+    jobs: Annotated[int | None, typer.Option(help="seeds at once (default compute.seed_jobs)")] = None,
+) -> None:
+    """Run `vi2clr ARGS` once per seed of seeds.<OF> ({seed} in ARGS is the seed), at most --jobs at a
+    time (what the dvc.yaml pretrain and eval stages run): vi2clr seeds -- pretrain -S pretrain.seed={seed}.
+    --params and -S here choose the seeds and jobs; give the command its own after --."""
+    p = _params(params, overrides)
+    if of not in ("pretrain", "random_init"):
+        _fail(f"--of {of}: choose pretrain or random_init", 2)
+    from vi2clr.commands.seeds import run_seeds
+
+    code = run_seeds(list(ctx.args), list(getattr(p.seeds, of)), p.compute.seed_jobs if jobs is None else jobs)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("tables")

@@ -422,6 +422,19 @@ class SeedsParams(Strict):
     random_init: list[int] = Field([0], min_length=1)
 
 
+class ComputeParams(Strict):
+    """How each process uses the CPU.
+
+    ``threads``: torch's intra-op threads in every pretraining and evaluation process (None = torch's
+    default, one per core). A float sum split over another number of threads adds in another order,
+    so the weights, and every number after them, depend on it: a fixed count gives the same numbers
+    on any machine. ``seed_jobs``: how many seeds of one row ``vi2clr seeds`` runs at once (seeds are
+    independent runs; it changes no number)."""
+
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads per process; null = one per core")
+    seed_jobs: int = Field(1, ge=1, description="seeds of one row run side by side by `vi2clr seeds`")
+
+
 class Params(Strict):
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
@@ -434,6 +447,7 @@ class Params(Strict):
     eval_suites: dict[str, EvalSuiteParams] = Field({}, description="protocols per pretraining (dvc.yaml foreach)")
     eval_random: EvalSuiteParams = Field(EvalSuiteParams(encoders=None), description="random-init baseline suite")
     seeds: SeedsParams = SeedsParams()
+    compute: ComputeParams = ComputeParams()
 
     def digest(self) -> str:
         """sha256 of the canonical JSON of all these params."""
@@ -442,13 +456,14 @@ class Params(Strict):
 
     def training_digest(self) -> str:
         """sha256 of what changes training (the resume guard): ``model``, the training set's
-        ``data.kinetics400`` and ``pretrain.*`` except :data:`RESUME_FREE` (where output goes, how it
-        is logged, and how many epochs to run, so a resumed run may be extended)."""
+        ``data.kinetics400``, ``compute.threads`` and ``pretrain.*`` except :data:`RESUME_FREE` (where
+        output goes, how it is logged, and how many epochs to run, so a resumed run may be extended)."""
         pre = self.pretrain.model_dump(mode="json")
         for key in RESUME_FREE:
             pre.pop(key)
         tree = {"model": self.model.model_dump(mode="json"),
-                "data.kinetics400": self.data.kinetics400.model_dump(mode="json"), "pretrain": pre}
+                "data.kinetics400": self.data.kinetics400.model_dump(mode="json"), "pretrain": pre,
+                "compute.threads": self.compute.threads}
         return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()
 
 

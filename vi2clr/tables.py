@@ -487,7 +487,8 @@ def shown_store(uri: str) -> str:
 
 
 def write_tables(p: Params, out_dir: Path, runs: Iterable[Any] | None = None) -> dict[str, Any]:
-    """Write ``tables.md``, ``tables.csv`` and ``tables.json`` to ``out_dir``; return the JSON."""
+    """Write ``tables.md``, ``tables.csv``, ``tables.json`` and the DVC metrics ``metrics.json`` to
+    ``out_dir``; return the JSON."""
     store = tracking_uri(p)
     if runs is None:
         runs = search_runs(store, p.tracking.experiment)
@@ -524,5 +525,12 @@ def write_tables(p: Params, out_dir: Path, runs: Iterable[Any] | None = None) ->
                    for f in findings(paper, cells)] for key, paper in paper_tables.items()}
     result = {"store": store, "cells": records, "findings": found}
     (out_dir / "tables.json").write_text(json.dumps(result, indent=2))
+    # The same cells as DVC metrics (table.row.column.{ours_mean, ci_low, ci_high, n}): what
+    # `dvc metrics show`, `dvc metrics diff` and `dvc exp show` compare between runs.
+    summary: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for r in records:
+        summary.setdefault(r["table"], {}).setdefault(r["row"], {})[r["col"]] = {
+            k: r[k] for k in ("ours_mean", "ci_low", "ci_high", "n")}
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     print(f"wrote {out_dir / 'tables.md'} ({len(records)} cells of ours)")
     return result

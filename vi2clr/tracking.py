@@ -77,6 +77,27 @@ def tracking_uri(params: Params | None = None) -> str:
     return f"sqlite:///{project_root() / STORE_FILE}"
 
 
+def mlflow_client(uri: str) -> Any:
+    """An ``MlflowClient`` bound to ``uri``.
+
+    The first client of a new SQLite store creates its tables (alembic migrations), and processes
+    doing so at once fail ("Online migration expected to match one row"), as the seeds of a row do
+    when ``vi2clr seeds`` starts them together on a fresh clone. So the processes of one SQLite store
+    take turns opening it, under an exclusive ``fcntl`` lock on ``<store>.lock``; other stores
+    (servers, which migrate once) open directly. Written by hand: MLflow has no such lock."""
+    from mlflow.tracking import MlflowClient
+
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(uri)
+    import fcntl
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
+        return MlflowClient(uri)  # its constructor opens the store (and creates the tables)
+
+
 def is_server_uri(uri: str) -> bool:
     """True for a tracking server (``http(s)://``), False for a local store."""
     return uri.startswith(("http://", "https://"))
@@ -160,25 +181,29 @@ def standard_tags(*, dvc_stage: str | None = None, data_digest: str | None = Non
 
 def pretrain_params(p: Params) -> dict[str, Any]:
     """What defines a pretraining: ``model``, the training data (``data.kinetics400``, and
-    ``data.subset`` when an index file is used) and ``pretrain`` minus output, logging and progress
-    settings (:data:`PRETRAIN_NOT_DEFINING`). Nested; :meth:`Tracker.log_params` flattens it."""
+    ``data.subset`` when an index file is used), ``pretrain`` minus output, logging and progress
+    settings (:data:`PRETRAIN_NOT_DEFINING`), and ``compute.threads``. Nested;
+    :meth:`Tracker.log_params` flattens it."""
     pre = p.pretrain.model_dump(mode="json")
     for key in PRETRAIN_NOT_DEFINING:
         pre.pop(key, None)
     data: dict[str, Any] = {"kinetics400": p.data.kinetics400.model_dump(mode="json")}
     if p.data.kinetics400.index:
         data["subset"] = p.data.subset.model_dump(mode="json")
-    return {"model": p.model.model_dump(mode="json"), "data": data, "pretrain": pre}
+    return {"model": p.model.model_dump(mode="json"), "data": data, "pretrain": pre,
+            "compute": {"threads": p.compute.threads}}
 
 
 def eval_params(p: Params, protocol: str) -> dict[str, Any]:
     """What defines an evaluation: the ``eval`` keys the protocol reads (:data:`EVAL_BLOCKS`) and
-    ``eval.seed``; an unknown protocol gets the whole ``eval`` block. Nested under ``eval``."""
+    ``eval.seed``; an unknown protocol gets the whole ``eval`` block. Nested under ``eval``, beside
+    ``compute.threads`` (the numbers depend on it)."""
     full = p.eval.model_dump(mode="json")
     keys = EVAL_BLOCKS.get(protocol)
+    threads = {"compute": {"threads": p.compute.threads}}
     if keys is None:
-        return {"eval": full}
-    return {"eval": {k: full[k] for k in (*keys, *EVAL_SHARED)}}
+        return {"eval": full, **threads}
+    return {"eval": {k: full[k] for k in (*keys, *EVAL_SHARED)}, **threads}
 
 
 def run_status(exc_type: type[BaseException] | None, exc: BaseException | None = None) -> str:
@@ -296,9 +321,7 @@ class Tracker:
         if not enabled:
             return
         _quiet_http_retries()
-        from mlflow.tracking import MlflowClient
-
-        self._client = MlflowClient(self.uri)
+        self._client = mlflow_client(self.uri)
         self._try_open()
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -605,9 +628,7 @@ def _tags(tags: dict[str, Any]) -> list:
 
 def search_runs(uri: str, experiment: str, filter_string: str = "") -> Iterator[Any]:
     """All runs of ``experiment`` (MLflow ``Run`` objects), newest first."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
+    client = mlflow_client(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return iter(())

@@ -111,15 +111,15 @@ def test_cli_malformed_override_and_missing_file(tmp_path):
 
 def test_every_command_has_help():
     for cmd in [[], ["data"], ["data", "synth"], ["data", "index"], ["data", "subset"], ["pretrain"], ["eval"],
-                ["tables"], ["ui"]]:
+                ["tables"], ["ui"], ["seeds"]]:
         res = runner.invoke(app, [*cmd, "--help"])
         assert res.exit_code == 0, (cmd, res.output)
         assert "Usage" in res.output
 
 
 def test_ablation_rows_and_eval_suites_match_the_dvc_outputs():
-    """dvc.yaml writes pretrain@<row>-<seed> to runs/pretrain/<row>/seed<seed>; the suite of the same
-    name reads <encoders>/seed<seed>, so every pretrained row has exactly one suite and vice versa."""
+    """dvc.yaml's pretrain@<row> writes seed <S> to runs/pretrain/<row>/seed<S>; the suite of the same
+    name reads <encoders>/seed<S>, so every pretrained row has exactly one suite and vice versa."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     p = load_params(ROOT / "params.yaml")
     assert set(raw["ablations"]) == set(p.eval_suites)
@@ -127,8 +127,8 @@ def test_ablation_rows_and_eval_suites_match_the_dvc_outputs():
         assert p.eval_suites[name].encoders == f"runs/pretrain/{name}"
         assert "out_dir" not in (raw["ablations"][name].get("pretrain") or {}), "the pipeline sets out_dir per seed"
     dvc = (ROOT / "dvc.yaml").read_text()
-    assert "-S pretrain.out_dir=runs/pretrain/${item.row}/seed${item.seed}" in dvc
-    assert "runs/pretrain/${item.suite}/seed${item.seed}" in dvc
+    assert "-S pretrain.seed={seed}" in dvc and "-S pretrain.out_dir=runs/pretrain/${key}/seed{seed}" in dvc
+    assert "eval suite ${key} --seed {seed}" in dvc and "- runs/pretrain/${key}\n" in dvc
     assert len(p.seeds.pretrain) >= 3 and len(p.seeds.random_init) >= 3
 
 

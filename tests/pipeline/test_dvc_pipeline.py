@@ -47,8 +47,8 @@ def test_repro_fills_the_tables_and_tracks_every_stage(repro):
 
     runs = _runs(repro)
     stages = {r.data.tags.get("dvc.stage") for r in runs}
-    assert {"pretrain@full-0", "pretrain@kmeans-0", "pretrain@center_only-0", "eval@full-0", "eval@kmeans-0",
-            "eval_random@0"} <= stages
+    assert {"pretrain@full", "pretrain@kmeans", "pretrain@center_only", "eval@full", "eval@kmeans",
+            "eval_random"} <= stages
     pretrain_ids = {r.info.run_id for r in runs if r.data.tags.get("kind") == "pretrain"}
     assert len(pretrain_ids) == 5
     for r in runs:
@@ -57,8 +57,14 @@ def test_repro_fills_the_tables_and_tracks_every_stage(repro):
         if r.data.tags.get("kind") == "eval" and r.data.tags["suite"] != "random":
             assert r.data.tags["pretrain_run_id"] in pretrain_ids
             assert r.data.tags["pretrain_seed"] == "0"
-    metrics = sh([DVC, "metrics", "show", "--json"], repro)
-    assert "reports/eval/full/seed0/metrics.json" in metrics and "reports/pretrain/full/seed0/metrics.json" in metrics
+    shown = json.loads(sh([DVC, "metrics", "show", "--json"], repro))
+    (rev,) = shown.values()
+    cells = rev["data"]["reports/metrics.json"]["data"]
+    full = cells["table2"]["Vi2CLR"]["voc07_map"]
+    # n = 1 here: no interval (null, which DVC leaves out); the record's cells carry ci_low / ci_high
+    assert {"ours_mean", "n"} <= set(full) <= {"ours_mean", "ci_low", "ci_high", "n"} and full["n"] == 1
+    for path in ("reports/eval/full/seed0/metrics.json", "reports/pretrain/full/seed0/metrics.json"):
+        assert (repro / path).is_file(), path
 
 
 def test_every_plot_draws_its_series(repro):
@@ -95,9 +101,9 @@ def test_changing_one_ablation_row_reruns_only_that_row(repro):
     params["ablations"]["center_only"]["pretrain"]["optim"] = {"lr": 0.002}
     (repro / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = set(json.loads(sh([DVC, "status", "--json", "dvc.yaml"], repro)))
-    assert "pretrain@center_only-0" in changed
-    assert not changed & {"synth", "index", "pretrain@full-0", "pretrain@kmeans-0", "pretrain@image_only-0",
-                          "pretrain@video_only-0", "eval@full-0", "eval@kmeans-0", "eval_random@0"}
+    assert "pretrain@center_only" in changed
+    assert not changed & {"synth", "index", "pretrain@full", "pretrain@kmeans", "pretrain@image_only",
+                          "pretrain@video_only", "eval@full", "eval@kmeans", "eval_random"}
 
 
 def test_dvc_exp_run_shows_up_in_the_tables_under_its_name(repro):
@@ -106,7 +112,7 @@ def test_dvc_exp_run_shows_up_in_the_tables_under_its_name(repro):
     sh([DVC, "exp", "run", "-n", "lr-two", "-S", "++ablations.center_only.pretrain.optim.lr=0.002"], repro,
        timeout=1200)
     runs = [r for r in _runs(repro) if r.data.tags.get("dvc.exp_name") == "lr-two"]
-    assert {r.data.tags.get("dvc.stage") for r in runs} >= {"pretrain@center_only-0", "eval@center_only-0"}
+    assert {r.data.tags.get("dvc.stage") for r in runs} >= {"pretrain@center_only", "eval@center_only"}
     md = (repro / "reports" / "tables.md").read_text()
     assert "Vi2CLR-CenterNCE only [lr-two]" in md
 

@@ -106,7 +106,7 @@ def test_pretraining_run_page_draws_its_epoch_charts(ui, repro):
 
     client = MlflowClient(f"sqlite:///{repro / 'mlflow.db'}")
     exp = client.get_experiment_by_name("vi2clr")
-    run = client.search_runs([exp.experiment_id], "tags.`dvc.stage` = 'pretrain@full-0'")[0]
+    run = client.search_runs([exp.experiment_id], "tags.`dvc.stage` = 'pretrain@full' and params.`pretrain.seed` = '0'")[0]
     epochs = tiny_pipeline_params()["pretrain"]["epochs"]
     assert len(client.get_metric_history(run.info.run_id, "epoch/loss_total")) == epochs
     driver = _driver()

@@ -113,13 +113,14 @@ def test_defining_params():
     p = Params()
     flat = tracking.flatten(pretrain_params(p))
     assert "pretrain.optim.lr" in flat and "model.video_encoder.name" in flat and "data.kinetics400.root" in flat
+    assert "compute.threads" in flat and "compute.seed_jobs" not in flat  # threads change the weights; jobs do not
     for gone in ("pretrain.out_dir", "pretrain.log_every", "pretrain.progress", "pretrain.keep_epochs",
                  "data.num_workers", "eval.size", "tracking.experiment", "data.synth.size"):
         assert gone not in flat, gone
     assert len(flat) < len(tracking.flatten(p)) / 2
     ev = tracking.flatten(eval_params(p, "retrieval"))
     assert set(ev) == {"eval.video_size", "eval.num_frames", "eval.batch_size", "eval.retrieval.ks",
-                       "eval.retrieval.window_stride", "eval.seed"}
+                       "eval.retrieval.window_stride", "eval.seed", "compute.threads"}
     assert "eval.linear.lr" in tracking.flatten(eval_params(p, "image-linear"))
 
 

@@ -72,11 +72,11 @@ def test_training_digest_ignores_what_does_not_change_training():
     base = load_params(REPO / "params.yaml")
     same = ["eval.size=96", "pretrain.epochs=20", "pretrain.out_dir=elsewhere", "pretrain.log_every=1",
             "pretrain.progress=false", "pretrain.tags={a: b}", "pretrain.keep_epochs=[1]", "pretrain.keep_every=3",
-            "data.num_workers=0", "tracking.experiment=x"]
+            "data.num_workers=0", "tracking.experiment=x", "compute.seed_jobs=4"]
     for o in same:
         assert load_params(REPO / "params.yaml", [o]).training_digest() == base.training_digest(), o
     for o in ["pretrain.optim.lr=0.5", "model.proj_dim=64", "pretrain.seed=1", "data.kinetics400.split=val",
-              "pretrain.loss.center.enabled=false"]:
+              "pretrain.loss.center.enabled=false", "compute.threads=2"]:
         assert load_params(REPO / "params.yaml", [o]).training_digest() != base.training_digest(), o
     with pytest.raises(ParamsError):
         load_params(REPO / "params.yaml", ["model.image_encoder.name=s3d"])

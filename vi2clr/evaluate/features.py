@@ -120,18 +120,19 @@ class FeatureCache:
     "index": Index.digest(), "transform": "center_crop224", "split": "trainval"}; its
     canonical JSON (sorted keys) is hashed into the file name and stored inside the file, and a
     load only hits when the stored key is identical. Writes go to a temporary file in the same
-    directory then `os.replace`, so readers never see a partial file.
+    directory then `os.replace`, so readers never see a partial file. ``common``: parts added to
+    every key (the torch thread count, which changes features in their last bits).
     """
 
     _KEY_FIELD = "__cache_key__"
 
-    def __init__(self, cache_dir: str | os.PathLike) -> None:
+    def __init__(self, cache_dir: str | os.PathLike, common: Mapping[str, Any] | None = None) -> None:
         self.cache_dir = Path(cache_dir)
+        self.common = dict(common or {})
 
-    @staticmethod
-    def canonical_key(key_parts: Mapping[str, Any]) -> str:
+    def canonical_key(self, key_parts: Mapping[str, Any]) -> str:
         try:
-            return json.dumps(dict(key_parts), sort_keys=True, separators=(",", ":"))
+            return json.dumps({**self.common, **key_parts}, sort_keys=True, separators=(",", ":"))
         except TypeError as err:
             raise TypeError(f"feature cache key parts must be JSON-serialisable: {err}") from None
 

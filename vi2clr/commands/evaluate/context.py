@@ -46,7 +46,7 @@ class EvalContext:
 
     @property
     def cache(self) -> FeatureCache:
-        return FeatureCache(Path(self.params.eval.feature_cache))
+        return FeatureCache(Path(self.params.eval.feature_cache), common={"threads": self.params.compute.threads})
 
     def encoder(self, kind: str, path: Path | None = None) -> tuple[nn.Module, dict[str, Any], str]:
         """(encoder, meta, digest) of ``kind`` from the suite's folder (or ``path``), or random init."""
