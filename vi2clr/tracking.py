@@ -483,7 +483,18 @@ class Tracker:
         entity = Dataset(name=name, digest=digest[:DATASET_DIGEST_CHARS], source_type="local",
                          source=json.dumps({"uri": str(Path(source).resolve())}), profile=json.dumps(prof))
         inp = DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])
-        self._call("log_inputs", datasets=[inp])
+
+        def send(run_id: str) -> None:
+            try:
+                self._client.log_inputs(run_id, datasets=[inp])
+            except Exception as exc:
+                # Runs started together (`vi2clr seeds`) insert the same new data set at once and
+                # all but one fail on its unique key; the row now exists, so once more links it.
+                if "UNIQUE constraint failed: datasets" not in str(exc):
+                    raise
+                self._client.log_inputs(run_id, datasets=[inp])
+
+        self._submit("log_inputs", send)
 
     def log_index(self, index: Any, *, context: str = "train") -> None:
         """:meth:`log_dataset` of a ``vi2clr.data.index.Index`` (name, ``digest()``, root, counts);
