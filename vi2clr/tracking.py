@@ -226,7 +226,7 @@ class RunTerminated(SystemExit):
 
 
 @contextlib.contextmanager
-def _terminate_raises() -> Iterator[None]:
+def terminate_raises() -> Iterator[None]:
     """Within: SIGTERM raises :class:`RunTerminated` so the run closes KILLED (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -620,7 +620,7 @@ class Tracker:
 
     def __enter__(self) -> Tracker:
         self._enter_cm = contextlib.ExitStack()
-        self._enter_cm.enter_context(_terminate_raises())
+        self._enter_cm.enter_context(terminate_raises())
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -71,3 +71,39 @@ def test_compute_threads_sets_torchs_threads_whatever_the_environment():
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "2"},
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "1"
+
+
+def test_sigterm_reaches_every_seed_and_their_runs_close_killed(tiny_project):
+    """`kill` (or scancel, docker stop) of `vi2clr seeds` passes SIGTERM on to each running seed: each
+    closes its MLflow run KILLED, none is left running on its own, and the runner exits 143. The
+    signal is sent once both seeds have logged an epoch (an event, not a timing)."""
+    import signal
+
+    from _support import VI2CLR, mlflow_runs
+
+    store = f"sqlite:///{tiny_project / 'm.db'}"
+    args = [VI2CLR, "seeds", "-S", "seeds.pretrain=[0, 1]", "--", "pretrain", "-S", "pretrain.seed={seed}",
+            "-S", "pretrain.out_dir=runs/seed{seed}", "-S", "pretrain.epochs=200", "-S", "pretrain.keep_epochs=[]",
+            "-S", f"tracking.uri={store}", "-S", "tracking.log_models=false", "--restart"]
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(args, cwd=tiny_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as runner:
+        started: set[str] = set()
+        lines = []
+        for line in runner.stdout:
+            lines.append(line)
+            if " epoch 1/200 " in line:
+                started.add(line.split("]")[0])
+            if len(started) == 2:
+                break
+        assert len(started) == 2, "".join(lines[-30:])
+        children = subprocess.run(["pgrep", "-f", f"vi2clr pretrain -S pretrain.seed=[01] .*{tiny_project}"],
+                                  capture_output=True, text=True).stdout.split()
+        assert len(children) == 2, children
+        runner.send_signal(signal.SIGTERM)
+        rest = runner.stdout.read()
+        assert runner.wait(timeout=120) == 143, rest[-3000:]
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+    runs = mlflow_runs(store)
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"KILLED"}, [r.info.status for r in runs]

@@ -14,6 +14,7 @@ are whole ``vi2clr`` processes (their own MLflow runs, exit codes and output), n
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -40,16 +41,30 @@ def run_seeds(args: list[str], seeds: list[int], jobs: int) -> int:
     Every line a child prints is passed on as it comes, prefixed ``[seed S]``. A failed seed does not
     stop the others (their outputs are independent); after all have ended, one line per failed seed
     names it and its exit code. Returns 0 when every seed succeeded, else the largest exit code (a
-    child ended by signal N counts as 128 + N, as in a shell)."""
+    child ended by signal N counts as 128 + N, as in a shell).
+
+    Ctrl-C or SIGTERM here (``kill``, ``scancel``, ``docker stop``) passes the signal on to every
+    running child, so each closes its MLflow run as KILLED after its last atomic checkpoint, waits for
+    them, and exits 130 / 143; no child is left running on its own."""
     commands = seed_commands(args, seeds)
     if jobs < 1:
         raise UserError(f"vi2clr seeds: --jobs must be at least 1, got {jobs}")
     lock = threading.Lock()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    running: list[subprocess.Popen] = []
+    stopping = threading.Event()
 
     def run(seed: int, argv: list[str]) -> int:
-        with subprocess.Popen([sys.executable, "-m", "vi2clr", *argv], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, errors="replace", env=env) as proc:
+        with lock:
+            if stopping.is_set():
+                return 128 + signal.SIGTERM
+            # Its own session: a Ctrl-C on the terminal reaches only this process, which passes it
+            # on once (not twice, which would cut short the child's own clean-up).
+            proc = subprocess.Popen([sys.executable, "-m", "vi2clr", *argv], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, errors="replace", env=env,
+                                    start_new_session=True)
+            running.append(proc)
+        with proc:
             assert proc.stdout is not None
             for line in proc.stdout:
                 with lock:
@@ -57,8 +72,22 @@ def run_seeds(args: list[str], seeds: list[int], jobs: int) -> int:
                     sys.stdout.flush()
             return proc.wait()
 
-    with ThreadPoolExecutor(max_workers=min(jobs, len(commands))) as pool:
+    def stop(signum: int, _frame: object) -> None:
+        with lock:
+            stopping.set()
+            for proc in running:
+                if proc.poll() is None:
+                    proc.send_signal(signum)
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    pool = ThreadPoolExecutor(max_workers=min(jobs, len(commands)))
+    try:
         codes = list(pool.map(run, seeds, commands))
+    finally:
+        pool.shutdown(wait=True)  # after a signal: the children are ending, their lines still come
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     for seed, argv, code in zip(seeds, commands, codes):
         if code != 0:
             print(f"error: seed {seed}: `vi2clr {' '.join(argv)}` exited with {code} (its lines above)",

@@ -30,7 +30,7 @@ from vi2clr.data.index import Index
 from vi2clr.data.transforms import ClipAugment
 from vi2clr.errors import UserError
 from vi2clr.models import Vi2CLR, build_encoder, in_channels_last
-from vi2clr.tracking import Tracker, pretrain_params, standard_tags
+from vi2clr.tracking import Tracker, pretrain_params, run_status, standard_tags, terminate_raises
 from vi2clr.train.cluster_pass import ClusterState, cluster_features, extract_features
 from vi2clr.train.criterion import Criterion
 from vi2clr.train.curves import CurveProbe, build_curve_probe
@@ -239,8 +239,9 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
     status, metrics, truth = "FINISHED", None, _ground_truth(index)
     curve = build_curve_probe(p, d.device) if d.is_main and state.epoch < cfg.epochs else None
     try:
-        for epoch in range(state.epoch, cfg.epochs):
-            metrics = run_epoch(p, d, epoch, state, net, loaders, tracker, outputs, amp, truth, curve)
+        with terminate_raises():  # SIGTERM (scancel, docker stop, `vi2clr seeds` passing it on) closes the run KILLED
+            for epoch in range(state.epoch, cfg.epochs):
+                metrics = run_epoch(p, d, epoch, state, net, loaders, tracker, outputs, amp, truth, curve)
         if d.is_main:
             if metrics is None:  # a finished run resumed: nothing to do, its metrics.json is kept
                 log.info("%s: all %d epochs done already", outputs.last, cfg.epochs)
@@ -254,7 +255,7 @@ def _run(p: Params, d: DistInfo, *, resume: bool, restart: bool, ablation: str |
                         version_tags={"epoch": str(cfg.epochs), "ablation": ablation or "full", "seed": str(cfg.seed)})
             outputs.finish(tracker.run_id, cfg.epochs, metrics)
     except BaseException as exc:
-        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        status = run_status(type(exc), exc)
         raise
     finally:
         tracker.end(status)
