@@ -221,9 +221,6 @@ def eval_suite(
               seed=seed)
 
 
-# ----------------------------------------------------------------------------- tables / ui
-
-
 # ----------------------------------------------------------------------------- seeds
 
 
@@ -246,6 +243,9 @@ def seeds(
     code = run_seeds(list(ctx.args), list(getattr(p.seeds, of)), p.compute.seed_jobs if jobs is None else jobs)
     if code:
         raise typer.Exit(code)
+
+
+# ----------------------------------------------------------------------------- tables / ui
 
 
 @app.command("tables")
