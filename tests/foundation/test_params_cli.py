@@ -1,5 +1,6 @@
 """Params validation and overrides, through the library and through the CLI (Typer's CliRunner)."""
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,19 @@ def test_paper_params_file_is_valid():
     assert (p.pretrain.epochs, p.pretrain.batch_size, p.pretrain.size, p.pretrain.num_frames) == (300, 64, 128, 32)
     assert p.pretrain.optim.name == "adam" and p.pretrain.optim.lr == 0.01
     assert p.pretrain.optim.milestones == [100, 200]
+
+
+def test_learning_scale_overrides_are_valid_params():
+    """studies/learning_scale.sh's -S overrides name existing keys, validate, and keep Table 1's epochs."""
+    words = shlex.split((ROOT / "studies" / "learning_scale.sh").read_text().replace("\\\n", " "), comments=True)
+    overrides = [words[i + 1] for i, w in enumerate(words) if w == "-S"]
+    assert len(overrides) == 7
+    known = flatten(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    assert all(o.partition("=")[0] in known for o in overrides)
+    p = load_params(ROOT / "params.yaml", overrides)
+    assert (p.data.synth.kinetics_train_per_class, p.data.synth.imagenet_train_per_class, p.pretrain.epochs) == (160, 160, 30)
+    table1 = sorted(p.eval.table1_epochs.values())
+    assert table1 == p.pretrain.keep_epochs and p.pretrain.clustering.warmup_epochs < table1[0] < table1[-1] < p.pretrain.epochs
 
 
 def test_overrides_are_yaml_typed(tmp_path):
