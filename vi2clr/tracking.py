@@ -225,21 +225,71 @@ class RunTerminated(SystemExit):
         self.signum = signum
 
 
+class _StoreWrite(threading.local):
+    """Main-thread state of :func:`store_write`: how deep, and the signal that arrived meanwhile."""
+
+    depth = 0
+    pending: int | None = None
+
+
+_store_write = _StoreWrite()
+
+
+def _stop_now(signum: int) -> None:
+    """What a stop signal does at a safe point: SIGINT raises KeyboardInterrupt, SIGTERM RunTerminated."""
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise RunTerminated(signum)
+
+
+@contextlib.contextmanager
+def store_write() -> Iterator[None]:
+    """Within: a stop signal caught by :func:`terminate_raises` waits until the block ends, then raises.
+
+    An exception raised by a signal handler in the middle of a local SQL store's write (SQLAlchemy
+    inside a transaction) can leave the connection checked out holding SQLite's write lock: every
+    later write of this process, its own ``set_terminated`` included, then waits for a lock nobody
+    will release, and the run stays RUNNING (measured: two processes logging to one SQLite store,
+    SIGTERM at a random moment, most runs stayed RUNNING). So the tracker's store calls finish
+    first; the stop follows at once after. Written by hand: neither MLflow nor SQLAlchemy defers signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _store_write.depth += 1
+    try:
+        yield
+    finally:
+        _store_write.depth -= 1
+        signum = _store_write.pending
+        if _store_write.depth == 0 and signum is not None:
+            _store_write.pending = None
+            _stop_now(signum)
+
+
 @contextlib.contextmanager
 def terminate_raises() -> Iterator[None]:
-    """Within: SIGTERM raises :class:`RunTerminated` so the run closes KILLED (main thread only)."""
+    """Within: SIGTERM raises :class:`RunTerminated` so the run closes KILLED (main thread only).
+
+    Ctrl-C keeps raising KeyboardInterrupt. Either waits for the end of a :func:`store_write`
+    block that is under way, so the store is never left halfway through a write."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, _frame):
-        raise RunTerminated(signum)
+        if _store_write.depth > 0:
+            _store_write.pending = _store_write.pending or signum
+            return
+        _stop_now(signum)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, handler)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when a caller handles Ctrl-C
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 @contextlib.contextmanager
@@ -368,10 +418,16 @@ class Tracker:
         self._pending_open = False
         self._start_system_metrics()
 
+    def _store_write(self) -> contextlib.AbstractContextManager:
+        """A local SQL store's write is not cut by a stop signal (:func:`store_write`); a server's
+        request may be (the server keeps its transaction; a stop should not wait for a timeout)."""
+        return contextlib.nullcontext() if is_server_uri(self.uri) else store_write()
+
     def _try_open(self) -> None:
         self._pending_open = True
         try:
-            self._open()
+            with self._store_write():
+                self._open()
         except Exception as exc:  # noqa: BLE001
             self._failed("open run", exc)
 
@@ -409,18 +465,20 @@ class Tracker:
             return False
         if self._pending_open:
             try:
-                self._open()
+                with self._store_write():
+                    self._open()
             except Exception as exc:  # noqa: BLE001
                 self._failed("open run", exc)
                 return False
         while self._queue:
             what, fn = self._queue[0]
             try:
-                fn(self.run_id)
+                with self._store_write():
+                    fn(self.run_id)
+                    self._queue.popleft()
             except Exception as exc:  # noqa: BLE001
                 self._failed(what, exc)
                 return False
-            self._queue.popleft()
             if self._failures:
                 self._sent_after_outage += 1
         if self._failures:

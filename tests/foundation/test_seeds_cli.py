@@ -106,4 +106,4 @@ def test_sigterm_reaches_every_seed_and_their_runs_close_killed(tiny_project):
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
     runs = mlflow_runs(store)
-    assert len(runs) == 2 and {r.info.status for r in runs} == {"KILLED"}, [r.info.status for r in runs]
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"KILLED"}, ([r.info.status for r in runs], rest[-6000:])
