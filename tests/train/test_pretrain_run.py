@@ -98,6 +98,24 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_project):
     assert len(runs) == 2
 
 
+def test_the_learning_curve_probe_does_not_change_what_is_learned(tiny_project):
+    """``pretrain.curve`` is a resume-free diagnostic (not in the params digest): probing every epoch
+    or never must train bit-identical weights. (The tiny val split is below the probe's 10 videos: it
+    reads the training split here, the same videos the training decodes.)"""
+    args = ["pretrain", "-S", "pretrain.keep_epochs=[]", "-S", "pretrain.curve.split=train",
+            "-S", "pretrain.curve.videos=10", "-S", "pretrain.curve.k=3"]
+    run_cli([*args, "-S", "pretrain.curve.every=1", "-S", "pretrain.out_dir=runs/probed"], cwd=tiny_project)
+    run_cli([*args, "-S", "pretrain.curve.every=0", "-S", "pretrain.out_dir=runs/plain"], cwd=tiny_project)
+    probed = torch.load(tiny_project / "runs" / "probed" / "last.pt", map_location="cpu", weights_only=True)
+    plain = torch.load(tiny_project / "runs" / "plain" / "last.pt", map_location="cpu", weights_only=True)
+    assert probed["params_digest"] == plain["params_digest"]
+    for name in probed["model"]:
+        assert torch.equal(probed["model"][name], plain["model"][name]), name
+    _, runs = _runs(tiny_project, "pretrain")
+    curves = sorted(sorted(k for k in r.data.metrics if k.startswith("curve/")) for r in runs)
+    assert len(runs) == 2 and curves[0] == [] and curves[1], curves  # the probe did run in one of them
+
+
 def test_non_finite_losses_stop_the_run_with_a_checkpoint(tiny_project, monkeypatch):
     import vi2clr.train.pretrain as pretrain
     from vi2clr.config import load_params
