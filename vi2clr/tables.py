@@ -334,8 +334,17 @@ def blank(paper: PaperTable, row: str, col: str) -> bool:
     return col in paper.not_trained.get(_base_row(row), set())
 
 
+_EXP_SUFFIX = re.compile(r" \[[^\]]*\]$")  # the ``[dvc exp name]`` of an experiment's row
+
+
 def _base_row(row: str) -> str:
-    return re.sub(r" \[[^\]]*\]$", "", row)  # drop a ``[dvc exp name]`` suffix
+    return _EXP_SUFFIX.sub("", row)
+
+
+def _experiment(row: str) -> str:
+    """The row's ``[dvc exp name]`` suffix; "" for a row of the main pipeline."""
+    found = _EXP_SUFFIX.search(row)
+    return found.group(0) if found else ""
 
 
 def table_row_names(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) -> list[str]:
@@ -377,23 +386,39 @@ def paper_orderings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) 
     """The paper's claims (better row, worse row, column) that our cells can test.
 
     From the published values: every pair of rows that both have a paper value and a cell of ours
-    in a column, ordered as the paper orders them (ties make no claim). Plus the paper's premise
-    that pretraining beats random initialisation: a row "Random init (ours)" is claimed below every
-    Vi2CLR row of the table; "Random init (X)" below "Vi2CLR (X)". Blank ("—") cells make no claim.
+    in a column, ordered as the paper orders them (ties make no claim). A `dvc exp run`'s row
+    ("ROW [exp]") carries its base row's paper value and is compared only with rows of the same
+    experiment (the experiment changed what both measure). Plus the paper's premise that
+    pretraining beats random initialisation: "Random init (ours) [exp]" is claimed below every
+    Vi2CLR row of that experiment, and the main pipeline's "Random init (ours)" also below the
+    Vi2CLR rows of an experiment that has no random-init row of its own in the column (DVC reran
+    no random-init stage for it, so that run's inputs are unchanged); "Random init (X)" below
+    "Vi2CLR (X)". Blank ("—") cells make no claim.
     """
     have = {(row, col) for (t, row, col) in cells if t == paper.key and not blank(paper, row, col)}
+    rank = {row: i for i, row in enumerate(paper.rows)}
+
+    def paper_order(row: str) -> tuple[str, int]:
+        return _experiment(row), rank.get(_base_row(row), len(rank))
+
     claims = []
     for j, col in enumerate(paper.columns):
-        rows = [r for r, v in paper.rows.items() if v[j] is not None and (r, col) in have]
-        for a in rows:
-            for b in rows:
-                if paper.rows[a][j] > paper.rows[b][j]:
+        in_col = sorted(r for r, c in have if c == col)
+        published = {r: paper.rows[_base_row(r)][j] for r in sorted(in_col, key=paper_order)
+                     if _base_row(r) in paper.rows and paper.rows[_base_row(r)][j] is not None}
+        for a in published:
+            for b in published:
+                if _experiment(a) == _experiment(b) and published[a] > published[b]:
                     claims.append((a, b, col))
-        for rand in sorted(r for r, c in have if c == col and _base_row(r).startswith("Random init")):
+        randoms = [r for r in in_col if _base_row(r).startswith("Random init")]
+        own_random = {_experiment(r) for r in randoms if "(ours)" in r}
+        for rand in randoms:
             if "(ours)" in rand:
-                better = sorted(r for r, c in have if c == col and _base_row(r).startswith("Vi2CLR"))
+                exp = _experiment(rand)
+                better = [r for r in in_col if _base_row(r).startswith("Vi2CLR")
+                          and (_experiment(r) == exp or (exp == "" and _experiment(r) not in own_random))]
             else:
-                better = [r for r in [rand.replace("Random init", "Vi2CLR", 1)] if (r, col) in have]
+                better = [r for r in [rand.replace("Random init", "Vi2CLR", 1)] if r in in_col]
             claims += [(v, rand, col) for v in better]
     return claims
 

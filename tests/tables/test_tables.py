@@ -171,3 +171,25 @@ def test_tables_stage_imports_no_torch():
     code = ("import sys, vi2clr.tables, vi2clr.data.layouts, vi2clr.evaluate.cells\n"
             "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('vi2clr')]")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_experiment_rows_are_held_to_their_base_rows_orderings_within_their_experiment():
+    """A `dvc exp run`'s rows ("ROW [exp]") inherit the paper's orderings of their base rows, compared
+    only inside the experiment; random init: the experiment's own row, else the main pipeline's."""
+    from vi2clr.tables import Cell, paper_orderings
+
+    papers = load_paper_tables()
+    t1 = papers["table1"]
+    col = t1.columns[0]
+    rows = ["Vi2CLR (FINCH)", "Vi2CLR (K-means)", "Vi2CLR (FINCH) [big]", "Vi2CLR (K-means) [big]",
+            "Vi2CLR (K-means) [other]"]
+    claims = set(paper_orderings(t1, {("table1", r, col): Cell() for r in rows}))
+    assert claims == {("Vi2CLR (FINCH)", "Vi2CLR (K-means)", col),
+                      ("Vi2CLR (FINCH) [big]", "Vi2CLR (K-means) [big]", col)}
+
+    t2 = papers["table2"]
+    col = t2.columns[0]
+    rows = ["Vi2CLR", "Random init (ours)", "Vi2CLR [scale]", "Random init (ours) [scale]", "Vi2CLR [epochs]"]
+    claims = {(a, b) for a, b, _c in paper_orderings(t2, {("table2", r, col): Cell() for r in rows})}
+    assert claims == {("Vi2CLR", "Random init (ours)"), ("Vi2CLR [epochs]", "Random init (ours)"),
+                      ("Vi2CLR [scale]", "Random init (ours) [scale]")}
