@@ -3,7 +3,7 @@
 # scale"): the CPU default's recipe unchanged, with 4x the pretraining videos (160 per class), 30
 # epochs instead of 8 (15x the steps) and 160 labelled ImageNet-layout images per class (40 cap
 # every encoder's image-linear top-1 near chance). Table 1's columns become epochs 5, 10 and 20 of
-# 30 (the paper's 50, 100, 200 of 300). About 80 minutes on 2 CPU cores; run it from the repo root.
+# 30 (the paper's 50, 100, 200 of 300). 37 minutes on 2 CPU cores (measured, all stages); run it from the repo root.
 #
 #   studies/learning_scale.sh                         # every stage, embedded (default-family) data
 #   studies/learning_scale.sh -S data.synth.family=validation eval@full eval_random
