@@ -380,6 +380,7 @@ def build_rows(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) -> li
 class Finding:
     claim: str  # "A > B (col)"
     comparison: st.Comparison
+    family: str = ""  # the experiment ("[exp name]") whose orderings these are; "" = the main pipeline
 
 
 def paper_orderings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) -> list[tuple[str, str, str]]:
@@ -425,30 +426,46 @@ def paper_orderings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) 
 
 def findings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) -> list[Finding]:
     """Each testable paper ordering of the table (:func:`vi2clr.statistics.compare`), its verdict
-    Holm-adjusted over the table's orderings (:func:`vi2clr.statistics.holm_adjust`): 95 % family-wise."""
-    claims, comparisons = [], []
+    Holm-adjusted over one family (:func:`vi2clr.statistics.holm_adjust`): 95 % family-wise. A family
+    is the table's orderings of one pipeline run — the main pipeline's rows, or one `dvc exp run`'s
+    (an ordering belongs to its better row's experiment) — so an experiment in the store never
+    changes the main pipeline's verdicts."""
+    claims, comparisons, families = [], [], []
     for a, b, col in paper_orderings(paper, cells):
         ca, cb = cells[(paper.key, a, col)], cells[(paper.key, b, col)]
         proportion = is_proportion(ca.metric)
         comparisons.append(st.compare(ca.values, cb.values, n_items_a=ca.n_items if proportion else None,
                                       n_items_b=cb.n_items if proportion else None, scale=PAPER_SCALE))
         claims.append(f"{a} > {b} ({col})")
-    return [Finding(claim, c) for claim, c in zip(claims, st.holm_adjust(comparisons), strict=True)]
+        families.append(_experiment(a))
+    adjusted: list[st.Comparison | None] = [None] * len(claims)
+    for family in set(families):
+        members = [i for i, f in enumerate(families) if f == family]
+        for i, c in zip(members, st.holm_adjust([comparisons[i] for i in members]), strict=True):
+            adjusted[i] = c
+    return [Finding(claim, c, family) for claim, c, family in zip(claims, adjusted, families, strict=True)]
 
 
 def findings_line(found: list[Finding]) -> str:
-    """The generated line under a table: the paper's orderings grouped by their Holm-adjusted
-    verdict, then how many the uncorrected 95 % tests would have called (for comparison only)."""
+    """The generated line under a table, one per family (the main pipeline's first, then each
+    experiment's): the paper's orderings grouped by their Holm-adjusted verdict, then how many the
+    uncorrected 95 % tests would have called (for comparison only)."""
     if not found:
         return "*Paper's orderings at 95 %:* none testable (no pair of rows with runs of ours)."
-    groups: dict[str, list[str]] = {st.HOLDS: [], st.CONTRADICTED: [], st.NOT_RESOLVED: []}
-    for f in found:
-        groups[f.comparison.verdict].append(f.claim)
-    parts = [f"{verdict} ({len(claims)}): " + ("; ".join(claims) if claims else "none")
-             for verdict, claims in groups.items()]
-    nominal = {v: sum(f.comparison.nominal == v for f in found) for v in (st.HOLDS, st.CONTRADICTED)}
-    return (f"*Paper's orderings at 95 % family-wise (Holm over this table's {len(found)}):* " + " · ".join(parts)
-            + f" · *uncorrected 95 % would say:* holds {nominal[st.HOLDS]}, contradicted {nominal[st.CONTRADICTED]}")
+    lines = []
+    for family in sorted({f.family for f in found}):
+        members = [f for f in found if f.family == family]
+        groups: dict[str, list[str]] = {st.HOLDS: [], st.CONTRADICTED: [], st.NOT_RESOLVED: []}
+        for f in members:
+            groups[f.comparison.verdict].append(f.claim)
+        parts = [f"{verdict} ({len(claims)}): " + ("; ".join(claims) if claims else "none")
+                 for verdict, claims in groups.items()]
+        nominal = {v: sum(f.comparison.nominal == v for f in members) for v in (st.HOLDS, st.CONTRADICTED)}
+        whose = f"this table's {len(members)}" if not family else f"experiment {family.strip()}'s {len(members)}"
+        lines.append(f"*Paper's orderings at 95 % family-wise (Holm over {whose}):* " + " · ".join(parts)
+                     + f" · *uncorrected 95 % would say:* holds {nominal[st.HOLDS]}, "
+                     f"contradicted {nominal[st.CONTRADICTED]}")
+    return "\n\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- output
@@ -469,9 +486,10 @@ def render_markdown(paper_tables: dict[str, PaperTable], cells: dict[tuple[str, 
         "† n = 1 of an AP-type metric (mAP): no interval — AP is not a proportion of items and",
         "per-item scores are not logged for a bootstrap. Orderings are tested with Welch's unpaired",
         "t-test on run values (both n >= 2) or Newcombe's interval of a difference of proportions",
-        "(both n = 1); anything else is \"not resolved\". A table's orderings are one family: their",
-        "verdicts are Holm-adjusted to a 5 % family-wise error (m tests at 5 % each would call about",
-        "m/20 true-null orderings by chance). \"chance level\" is the expected value of a",
+        "(both n = 1); anything else is \"not resolved\". A table's orderings are one family (those",
+        "of a `dvc exp run`'s rows, \"ROW [exp]\", another): their verdicts are Holm-adjusted to a",
+        "5 % family-wise error (m tests at 5 % each would call about m/20 true-null orderings by",
+        "chance). \"chance level\" is the expected value of a",
         "random guess on our test sets; (sat.) marks columns with chance >= 90 %, which cannot",
         "separate rows.",
         "",
@@ -546,7 +564,7 @@ def write_tables(p: Params, out_dir: Path, runs: Iterable[Any] | None = None) ->
     found = {key: [{"claim": f.claim, "verdict": f.comparison.verdict, "method": f.comparison.method,
                     "diff": f.comparison.diff, "p_value": f.comparison.p_value,
                     "p_adjusted": f.comparison.p_adjusted, "nominal_verdict": f.comparison.nominal,
-                    "low": f.comparison.low, "high": f.comparison.high}
+                    "low": f.comparison.low, "high": f.comparison.high, "family": f.family}
                    for f in findings(paper, cells)] for key, paper in paper_tables.items()}
     result = {"store": store, "cells": records, "findings": found}
     (out_dir / "tables.json").write_text(json.dumps(result, indent=2))

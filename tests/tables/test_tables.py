@@ -193,3 +193,26 @@ def test_experiment_rows_are_held_to_their_base_rows_orderings_within_their_expe
     claims = {(a, b) for a, b, _c in paper_orderings(t2, {("table2", r, col): Cell() for r in rows})}
     assert claims == {("Vi2CLR", "Random init (ours)"), ("Vi2CLR [epochs]", "Random init (ours)"),
                       ("Vi2CLR [scale]", "Random init (ours) [scale]")}
+
+
+def test_an_experiment_in_the_store_is_its_own_holm_family():
+    """Adding a `dvc exp run`'s rows to the store never changes the main pipeline's verdicts: each
+    experiment's orderings are Holm-adjusted on their own, and the findings line has one per family."""
+    from vi2clr.tables import Cell, RunValue, findings, findings_line
+
+    t2 = load_paper_tables()["table2"]
+    col = t2.columns[0]
+
+    def cell(values):
+        return Cell("image_linear/top1", [RunValue(v, f"r{i}") for i, v in enumerate(values)])
+
+    main = {("table2", "Vi2CLR", col): cell([30.0, 31.0, 29.0]),
+            ("table2", "Random init (ours)", col): cell([20.0, 21.0, 19.5])}
+    alone = findings(t2, main)
+    experiment = {("table2", "Vi2CLR [x]", col): cell([22.0, 30.0, 18.0]),
+                  ("table2", "Random init (ours) [x]", col): cell([20.0, 21.0, 19.5])}
+    both = findings(t2, {**main, **experiment})
+    assert [f.comparison for f in both if f.family == ""] == [f.comparison for f in alone]
+    assert {f.claim: f.family for f in both if f.family} == {f"Vi2CLR [x] > Random init (ours) [x] ({col})": " [x]"}
+    line = findings_line(both)
+    assert line.count("*Paper's orderings") == 2 and "Holm over experiment [x]'s 1" in line
