@@ -11,8 +11,9 @@ and the two sides are compared by Welch's test from those summaries,
 with the difference's 95 % interval and Holm over every printed cell (one family). Cells with n < 2
 on either side (no t interval) are listed as not comparable. ``--rename OLD=NEW`` edits row names
 of both sides first (e.g. drop an experiment's suffix so its rows meet the main pipeline's).
-Used for docs/study/learning_scale/cross_cpu.txt. (`studies/compare_runs.py` does the same from
-per-seed reports, when they are at hand.)
+Used for docs/study/record_cross_machine.txt and docs/study/learning_scale/rerun.txt.
+(`studies/compare_runs.py` does the same from per-seed reports, when they are at hand; its test and
+interval are used here on groups with the summaries' means, deviations and sizes.)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import math
 from pathlib import Path
 
+from compare_runs import welch_interval  # this script's folder is on sys.path when run as a script
 from scipy import stats
 
 from vi2clr.statistics import holm_adjust, welch
@@ -55,30 +57,24 @@ def main() -> None:
     args = ap.parse_args()
     renames = [tuple(r.split("=", 1)) for r in args.rename]
     a, b = cells(args.a, renames), cells(args.b, renames)
-    rows, comparisons, skipped = [], [], []
+    rows, skipped = [], []
     for key in sorted(a.keys() & b.keys()):
-        ca, cb = a[key], b[key]
-        sa, sb = summary_sd(ca), summary_sd(cb)
+        sa, sb = summary_sd(a[key]), summary_sd(b[key])
         if sa is None or sb is None:
             skipped.append(key)
             continue
-        na, nb = ca["n"], cb["n"]
-        # two groups with these means and sds: welch() reads only their means, variances and sizes
-        ga = [ca["ours_mean"] + sa * z for z in _unit(na)]
-        gb = [cb["ours_mean"] + sb * z for z in _unit(nb)]
-        comparisons.append(welch(ga, gb))
-        diff = ca["ours_mean"] - cb["ours_mean"]
-        se = math.sqrt(sa**2 / na + sb**2 / nb)
-        df = se**4 / ((sa**2 / na) ** 2 / (na - 1) + (sb**2 / nb) ** 2 / (nb - 1)) if se > 0 else 1.0
-        half = stats.t.ppf(0.975, df) * se
-        rows.append((key, ca["ours_mean"], cb["ours_mean"], diff, half, na, nb))
-    adjusted = holm_adjust(comparisons)
+        # groups with the cells' means, deviations and sizes: Welch reads nothing else of them
+        ga = [a[key]["ours_mean"] + sa * z for z in _unit(a[key]["n"])]
+        gb = [b[key]["ours_mean"] + sb * z for z in _unit(b[key]["n"])]
+        rows.append((key, ga, gb, welch(ga, gb), welch_interval(ga, gb)))
+    adjusted = holm_adjust([r[3] for r in rows])
     print(f"A = {args.a}, B = {args.b}; mean A | mean B | A - B [95 % Welch] | two-sided p | "
           f"Holm p over {len(rows)} | verdict on A > B | n")
-    for (key, ma, mb, diff, half, na, nb), c, h in zip(rows, comparisons, adjusted, strict=True):
-        print(f"{' / '.join(key)}: {ma:.1f} | {mb:.1f} | {diff:+.1f} [{diff - half:+.1f}, {diff + half:+.1f}] | "
-              f"p = {c.p_value:.3f} | {h.p_adjusted:.3f} | {h.verdict} | {na} + {nb}")
-    beyond = sum(abs(d) > h for (_k, _a, _b, d, h, _na, _nb) in rows)
+    for (key, ga, gb, test, (low, high)), holm in zip(rows, adjusted, strict=True):
+        print(f"{' / '.join(key)}: {sum(ga) / len(ga):.1f} | {sum(gb) / len(gb):.1f} | {test.diff:+.1f} "
+              f"[{low:+.1f}, {high:+.1f}] | p = {test.p_value:.3f} | {holm.p_adjusted:.3f} | {holm.verdict} | "
+              f"{len(ga)} + {len(gb)}")
+    beyond = sum(not low <= 0 <= high for (*_rest, (low, high)) in rows)
     print(f"{len(rows)} cells compared; {beyond} differ beyond their 95 % interval (uncorrected); "
           f"{len(skipped)} not comparable (n < 2)")
 

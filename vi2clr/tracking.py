@@ -23,6 +23,7 @@ import signal
 import subprocess
 import threading
 import time
+import types
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -225,14 +226,9 @@ class RunTerminated(SystemExit):
         self.signum = signum
 
 
-class _StoreWrite(threading.local):
-    """Main-thread state of :func:`store_write`: how deep, and the signal that arrived meanwhile."""
-
-    depth = 0
-    pending: int | None = None
-
-
-_store_write = _StoreWrite()
+# The main thread's state of :func:`store_write` (signal handlers run there only): how deep, and
+# the signal that arrived meanwhile.
+_store_write = types.SimpleNamespace(depth=0, pending=None)
 
 
 def _stop_now(signum: int) -> None:
