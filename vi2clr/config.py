@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vi2clr.errors import UserError
-from vi2clr.models.names import ENCODERS, FRAMES
+from vi2clr.models.names import ENCODER_OPTIONS, ENCODERS, FRAMES
 from vi2clr.paper import TAU
 
 
@@ -167,10 +167,18 @@ class EncoderParams(Strict):
         return name
 
     @model_validator(mode="after")
-    def _frames(self) -> EncoderParams:
+    def _options(self) -> EncoderParams:
         frames = self.kwargs.get("frames", "rgb")
         if frames not in FRAMES:
             raise ValueError(f"kwargs.frames {frames!r}: choose one of {', '.join(FRAMES)}")
+        takes = ENCODER_OPTIONS.get(self.name, ())
+        for key, value in self.kwargs.items():
+            if key == "frames":
+                continue
+            if key not in takes:
+                raise ValueError(f"kwargs.{key}: {self.name} has no such option (options: {', '.join((*takes, 'frames'))})")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"kwargs.{key} {value!r}: must be an integer >= 1")
         return self
 
     @property

@@ -64,6 +64,23 @@ def test_tiny_width_option():
     assert build_encoder("tiny2d", width=8).out_dim == 64
 
 
+def test_tiny2d_depth_adds_stride_one_blocks_and_keeps_the_output():
+    """depth d: d conv blocks per stage, only the first strided, so the resolution path (and the
+    output width) stay those of depth 1; depth 1 is the original 4-layer net, weights and all."""
+    convs = lambda enc: [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+    one, two = build_encoder("tiny2d", width=4), build_encoder("tiny2d", width=4, depth=2)
+    assert [c.stride for c in convs(one)] == [(2, 2)] * 4
+    assert [c.stride for c in convs(two)] == [(2, 2), (1, 1)] * 4
+    assert two(torch.randn(2, 3, 48, 48)).shape == one(torch.randn(2, 3, 48, 48)).shape == (2, 32)
+    torch.manual_seed(0)
+    default = build_encoder("tiny2d", width=4)
+    torch.manual_seed(0)
+    explicit = build_encoder("tiny2d", width=4, depth=1)
+    assert all(torch.equal(a, b) for a, b in zip(default.state_dict().values(), explicit.state_dict().values()))
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        build_encoder("tiny2d", depth=0)
+
+
 def test_joint_module_shapes_and_unit_norms():
     model = Vi2CLR(build_encoder("tiny3d", width=4), build_encoder("tiny2d", width=4), proj_dim=16)
     assert model.video_head.mlp[0].in_features == model.video_head.mlp[0].out_features == 32

@@ -113,6 +113,23 @@ def test_cli_bad_encoder_frames_exits_2_naming_the_key(tmp_path):
         assert says in res.stderr and "Traceback" not in res.stderr
 
 
+def test_cli_bad_encoder_option_exits_2_naming_the_key(tmp_path):
+    """An encoder option the constructor does not take, or an impossible size, is a user's mistake:
+    exit 2 with one line before any work, not the constructor's traceback."""
+    f = tmp_path / "params.yaml"
+    f.write_text("model: {video_encoder: {name: tiny3d}, image_encoder: {name: tiny2d}}\n")
+    for override, says in (("model.image_encoder.kwargs.depht=2", "kwargs.depht: tiny2d has no such option (options: width, depth, frames)"),
+                           ("model.image_encoder.kwargs.depth=0", "kwargs.depth 0: must be an integer >= 1"),
+                           ("model.video_encoder.kwargs.width=2.5", "kwargs.width 2.5: must be an integer >= 1"),
+                           ("model.video_encoder.kwargs.depth=2", "kwargs.depth: tiny3d has no such option (options: width, frames)")):
+        res = runner.invoke(app, ["pretrain", "--params", str(f), "-S", override])
+        assert res.exit_code == 2, res.output
+        assert says in res.stderr and "Traceback" not in res.stderr, res.stderr
+    res = runner.invoke(app, ["pretrain", "--params", str(f), "-S", "model.image_encoder.name=resnet18",
+                              "-S", "model.image_encoder.kwargs.width=8"])
+    assert res.exit_code == 2 and "resnet18 has no such option (options: frames)" in res.stderr
+
+
 def test_cli_malformed_override_and_missing_file(tmp_path):
     res = runner.invoke(app, ["pretrain", "--params", str(tmp_path / "params.yaml"), "-S", "nokey"])
     assert res.exit_code == 2

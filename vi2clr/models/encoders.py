@@ -18,7 +18,7 @@ r2plus1d_18 video 512   torchvision ``r2plus1d_18`` without ``fc``
 tiny3d     video  8·w   narrow 3D CNN (default width w=16 → 128), CPU-friendly
 resnet50   image  2048  torchvision ``resnet50`` without ``fc``
 resnet18   image  512   torchvision ``resnet18`` without ``fc``
-tiny2d     image  8·w   narrow 2D CNN (default width w=16 → 128), CPU-friendly
+tiny2d     image  8·w   narrow 2D CNN (default width w=16 → 128, depth 1), CPU-friendly
 ========== ====== ===== =========================================================
 
 All weights are randomly initialised (self-supervised pretraining starts from scratch).
@@ -33,6 +33,7 @@ evaluates the encoder feeds it the same input.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Literal
 
@@ -41,7 +42,7 @@ from torch import nn
 from torchvision.models import resnet18, resnet50
 from torchvision.models.video import r2plus1d_18, r3d_18, s3d
 
-from vi2clr.models.names import ENCODERS, FRAMES
+from vi2clr.models.names import ENCODER_OPTIONS, ENCODERS, FRAMES
 
 EncoderKind = Literal["video", "image"]
 
@@ -103,15 +104,20 @@ def _tiny3d(width: int = 16) -> Encoder:
     return Encoder(nn.Sequential(*layers), chans[-1], "video")
 
 
-def _tiny2d(width: int = 16) -> Encoder:
-    """Narrow 2D CNN: 4 blocks Conv2d(3×3)-BN-ReLU, widths w, 2w, 4w, 8w, stride 2 each,
-    then global average pooling → ``(B, 8w)``."""
+def _tiny2d(width: int = 16, depth: int = 1) -> Encoder:
+    """Narrow 2D CNN: 4 stages of ``depth`` Conv2d(3×3)-BN-ReLU blocks, widths w, 2w, 4w, 8w, the
+    first block of each stage with stride 2 (the rest stride 1), then global average pooling →
+    ``(B, 8w)``. ``depth`` 1 is the original 4-layer net."""
     if width < 1:
         raise ValueError(f"tiny2d width must be >= 1, got {width}")
+    if depth < 1:
+        raise ValueError(f"tiny2d depth must be >= 1, got {depth}")
     chans = [3, width, 2 * width, 4 * width, 8 * width]
     layers: list[nn.Module] = []
     for cin, cout in zip(chans[:-1], chans[1:]):
         layers += _conv_bn_relu(nn.Conv2d, nn.BatchNorm2d, cin, cout, 2)
+        for _ in range(depth - 1):
+            layers += _conv_bn_relu(nn.Conv2d, nn.BatchNorm2d, cout, cout, 1)
     layers.append(nn.AdaptiveAvgPool2d(1))
     return Encoder(nn.Sequential(*layers), chans[-1], "image")
 
@@ -145,6 +151,8 @@ _REGISTRY: dict[str, tuple[EncoderKind, Callable[..., Encoder]]] = {
 # The light name list (read by params validation) and this registry must agree.
 if {n: k for n, (k, _) in _REGISTRY.items()} != ENCODERS:
     raise ImportError("vi2clr.models.names.ENCODERS does not match the encoder registry")
+if any(tuple(inspect.signature(f).parameters) != ENCODER_OPTIONS.get(n, ()) for n, (_, f) in _REGISTRY.items()):
+    raise ImportError("vi2clr.models.names.ENCODER_OPTIONS does not match the encoders' constructors")
 
 
 def in_channels_last(encoder: Encoder) -> Encoder:
@@ -177,7 +185,7 @@ def build_encoder(name: str, **kwargs) -> Encoder:
 
     Args:
         name: one of :func:`list_encoders`.
-        **kwargs: constructor options: ``width`` for ``tiny3d``/``tiny2d``; ``frames``
+        **kwargs: constructor options: ``width`` for ``tiny3d``/``tiny2d``, ``depth`` for ``tiny2d``; ``frames``
             (``"rgb"``, the default, or ``"residual"``) for every video encoder.
 
     Returns:

@@ -8,3 +8,5 @@ IMAGE_ENCODERS: tuple[str, ...] = ("resnet50", "resnet18", "tiny2d")
 ENCODERS: dict[str, str] = {**dict.fromkeys(VIDEO_ENCODERS, "video"), **dict.fromkeys(IMAGE_ENCODERS, "image")}
 # What a video encoder's convolutions see (``kwargs.frames``): the clip, or its residual frames.
 FRAMES: tuple[str, ...] = ("rgb", "residual")
+# The integer options (each >= 1) an encoder's constructor takes besides ``frames``; the others take none.
+ENCODER_OPTIONS: dict[str, tuple[str, ...]] = {"tiny3d": ("width",), "tiny2d": ("width", "depth")}
