@@ -5,7 +5,9 @@ the model's FLOPs per step against what a plain float32 matmul achieves on the s
                                   [--baseline key=value ...] [--repeats 2]
 
 Runs `vi2clr pretrain` (in-process) on the synthetic data of params.yaml (written first if absent)
-into a temporary folder with its own MLflow store, then prints a table. Ratios, not absolute
+into a temporary folder with its own MLflow store, then prints a table. Each run uses
+``compute.threads`` torch threads, as `vi2clr pretrain` does (figures in benchmarks/README.md before
+2026-12-01 ran at torch's default, 2 threads on the development machine). Ratios, not absolute
 times, are what to compare across machines. With ``--baseline``: first an untimed 1-epoch
 warm-up run (the first run in a process is slower: it measured 1.2-1.3x slower than the same
 params run second), then baseline and run alternate ``--repeats`` times each; the table shows
@@ -63,12 +65,15 @@ def measure(params_file: str, overrides: list[str], epochs: int) -> dict[str, fl
     store = f"sqlite:///{work / 'mlflow.db'}"
     p = load_params(params_file, [*overrides, f"pretrain.epochs={epochs}", f"pretrain.out_dir={work / work.name}",
                                   f"tracking.uri={store}", "pretrain.keep_epochs=[]"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(p.compute.threads)  # as `vi2clr pretrain` does (cli.py), so the params' count is timed
     t0 = time.perf_counter()
     try:
         run_pretrain(p)
     finally:  # the run's DVC report folder (reports/pretrain/<temp name>) is not the project's
+        wall = time.perf_counter() - t0
+        torch.set_num_threads(threads)
         shutil.rmtree(report_dir(p), ignore_errors=True)
-    wall = time.perf_counter() - t0
     client = MlflowClient(store)
     run = client.search_runs([client.get_experiment_by_name(p.tracking.experiment).experiment_id])[0]
     keys = ("time/extract_s", "time/cluster_s", "time/train_s", "time/data_wait_s", "throughput/clips_per_s")
@@ -82,7 +87,8 @@ def report(name: str, p, per_epoch: dict[str, float], epochs: int, flops: int, p
     clips_per_s = per_epoch["throughput/clips_per_s"]
     achieved = flops * clips_per_s / (2 * p.pretrain.batch_size)
     print(f"\n[{name}] {p.model.video_encoder.name}+{p.model.image_encoder.name}, batch {p.pretrain.batch_size}, "
-          f"T={p.pretrain.num_frames}, {p.pretrain.size}px, {epochs} epochs, workers {p.data.num_workers}, "
+          f"T={p.pretrain.num_frames}, {p.pretrain.size}px, {epochs} epochs, {p.compute.threads} torch thread(s), "
+          f"workers {p.data.num_workers}, "
           f"decoded_cache_mb {p.data.decoded_cache_mb}")
     print(f"{'part of an epoch':<28}{'seconds':>10}{'share':>8}")
     for key, label in (("time/extract_s", "feature extraction"), ("time/cluster_s", "clustering"),
@@ -109,6 +115,7 @@ def main() -> None:
     from vi2clr.data.synthetic import write_synthetic
 
     base = load_params(args.params, args.overrides)
+    torch.set_num_threads(base.compute.threads)  # the matmul baseline runs at the params' thread count too
     root = Path(base.data.synth.root)
     if not (root / "synthetic.json").exists():
         kwargs = base.data.synth.model_dump()
@@ -123,7 +130,7 @@ def main() -> None:
             runs[name].append(measure(args.params, sets, args.epochs))
     results = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
     flops, peak = step_flops(base), matmul_flops_per_s()
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s); "
           f"float32 matmul (1024^3) in this process: {peak / 1e9:.1f} GFLOP/s")
     totals = {name: report(name, load_params(args.params, variants[name]), r, args.epochs, flops, peak)
               for name, r in results.items()}
