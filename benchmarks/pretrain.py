@@ -52,6 +52,12 @@ def step_flops(p) -> int:
     return counter.get_total_flops()
 
 
+def use_threads(p) -> None:
+    """torch's threads = ``compute.threads``, as `vi2clr pretrain` sets them (None keeps torch's default)."""
+    if p.compute.threads is not None:
+        torch.set_num_threads(p.compute.threads)
+
+
 def measure(params_file: str, overrides: list[str], epochs: int) -> dict[str, float]:
     """One in-process `run_pretrain` of ``epochs`` epochs in a temp folder with its own MLflow store
     → per-epoch means of its timing metrics and the run's wall time."""
@@ -66,7 +72,7 @@ def measure(params_file: str, overrides: list[str], epochs: int) -> dict[str, fl
     p = load_params(params_file, [*overrides, f"pretrain.epochs={epochs}", f"pretrain.out_dir={work / work.name}",
                                   f"tracking.uri={store}", "pretrain.keep_epochs=[]"])
     threads = torch.get_num_threads()
-    torch.set_num_threads(p.compute.threads)  # as `vi2clr pretrain` does (cli.py), so the params' count is timed
+    use_threads(p)
     t0 = time.perf_counter()
     try:
         run_pretrain(p)
@@ -87,7 +93,7 @@ def report(name: str, p, per_epoch: dict[str, float], epochs: int, flops: int, p
     clips_per_s = per_epoch["throughput/clips_per_s"]
     achieved = flops * clips_per_s / (2 * p.pretrain.batch_size)
     print(f"\n[{name}] {p.model.video_encoder.name}+{p.model.image_encoder.name}, batch {p.pretrain.batch_size}, "
-          f"T={p.pretrain.num_frames}, {p.pretrain.size}px, {epochs} epochs, {p.compute.threads} torch thread(s), "
+          f"T={p.pretrain.num_frames}, {p.pretrain.size}px, {epochs} epochs, {p.compute.threads or 'default'} torch thread(s), "
           f"workers {p.data.num_workers}, "
           f"decoded_cache_mb {p.data.decoded_cache_mb}")
     print(f"{'part of an epoch':<28}{'seconds':>10}{'share':>8}")
@@ -115,7 +121,7 @@ def main() -> None:
     from vi2clr.data.synthetic import write_synthetic
 
     base = load_params(args.params, args.overrides)
-    torch.set_num_threads(base.compute.threads)  # the matmul baseline runs at the params' thread count too
+    use_threads(base)  # the matmul baseline runs at the params' thread count too
     root = Path(base.data.synth.root)
     if not (root / "synthetic.json").exists():
         kwargs = base.data.synth.model_dump()
