@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -31,7 +32,7 @@ from vi2clr import statistics as st
 from vi2clr.config import Params
 from vi2clr.evaluate.cells import CELLS_TAG, SCALE_TAG, TABLE_IDS, decode_cells
 from vi2clr.evaluate.metric_names import PAPER_SCALE
-from vi2clr.tracking import search_runs, tracking_uri
+from vi2clr.tracking import FILES_DIGEST_TAG, search_runs, tracking_uri
 
 # What an eval run carries for the statistics (tags / metrics / params; absent = one seed, unknown).
 PRETRAIN_SEED_TAG = "pretrain_seed"
@@ -112,6 +113,8 @@ class RunValue:
     chance: float | None = None  # fraction
     epoch: str | None = None  # our pretraining epoch (Table 1)
     total_epochs: str | None = None
+    setup: str = ""  # what the value depends on besides the encoder's weights (:func:`run_setup`)
+    eval_seed: str = "-"
 
 
 @dataclass
@@ -127,6 +130,23 @@ class Cell:
     @property
     def runs(self) -> list[str]:
         return [e.run_id for e in self.entries]
+
+    def setups(self) -> dict[str, frozenset[str]]:
+        """The :func:`run_setup` digests of the cell's runs by evaluation seed (a seed may draw the
+        data it evaluates on: the semi-supervised protocol's labelled subset)."""
+        by_seed: dict[str, set[str]] = defaultdict(set)
+        for e in self.entries:
+            by_seed[e.eval_seed].add(e.setup)
+        return {seed: frozenset(v) for seed, v in by_seed.items()}
+
+    def measured_like(self, other: Cell) -> bool:
+        """Both cells' runs have the same :func:`run_setup` at every evaluation seed they share (or,
+        sharing none, the same setups altogether): they differ only in weights and seeds."""
+        mine, theirs = self.setups(), other.setups()
+        shared = mine.keys() & theirs.keys()
+        if shared:
+            return all(mine[seed] == theirs[seed] for seed in shared)
+        return set().union(*mine.values()) == set().union(*theirs.values())
 
     @property
     def n_items(self) -> int | None:
@@ -167,6 +187,21 @@ def _counts(run: Any, name: str) -> list[int] | None:
         return [int(c) for c in json.loads(raw)] if raw else None
     except (TypeError, ValueError):
         return None
+
+
+SETUP_TAGS = ("data_digest", FILES_DIGEST_TAG)
+
+
+def run_setup(run: Any) -> str:
+    """What an evaluation run's value depends on besides its encoder's weights, as one digest:
+    its data (the tags ``data_digest`` and ``data_files_digest``: names, labels, file sizes), its
+    protocol (every ``eval.*`` param but ``eval.seed``, which the seed tags already keep apart), the
+    encoders' architecture (``model.*``) and ``compute.threads``. Two runs with the same setup differ
+    only in their weights and seeds; a tag or param a run did not log counts as empty (older stores)."""
+    params = {k: v for k, v in run.data.params.items()
+              if (k.startswith(("eval.", "model.")) or k == "compute.threads") and k != "eval.seed"}
+    tags = {k: run.data.tags.get(k, "") for k in SETUP_TAGS}
+    return hashlib.sha256(json.dumps([params, tags], sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -280,10 +315,11 @@ def collect_cells(runs: Iterable[Any], p: Params | None = None
                 continue
             if facts is None:
                 facts = run_facts(run, data_facts(p, tags.get("dataset", run.data.params.get("dataset", ""))))
+                setup = run_setup(run)
             total = pretrain_epochs.get(tags.get("pretrain_run_id", "")) or (str(p.pretrain.epochs) if p else None)
             latest[key] = RunValue(value * PAPER_SCALE, run.info.run_id,  # ours are fractions, the paper's percent
                                    facts.n_test, chance_level(metric, facts),
-                                   run.data.params.get(PRETRAIN_EPOCH_PARAM), total)
+                                   run.data.params.get(PRETRAIN_EPOCH_PARAM), total, setup, seeds[1])
             metrics[(table, row_name, col)] = metric
             if SCALE_TAG in tags:
                 scales[table].add(tags[SCALE_TAG])
@@ -392,17 +428,35 @@ def paper_orderings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) 
     experiment (the experiment changed what both measure). Plus the paper's premise that
     pretraining beats random initialisation: "Random init (ours) [exp]" is claimed below every
     Vi2CLR row of that experiment, and the main pipeline's "Random init (ours)" also below the
-    Vi2CLR rows of an experiment that has no random-init row of its own in the column (DVC reran
-    no random-init stage for it, so that run's inputs are unchanged); "Random init (X)" below
-    "Vi2CLR (X)". Blank ("—") cells make no claim.
+    Vi2CLR rows of an experiment that has no random-init row of its own in the column, when both
+    cells were measured alike (:func:`borrowed_random_init`); "Random init (X)" below "Vi2CLR (X)".
+    Blank ("—") cells make no claim.
     """
+    return _orderings(paper, cells)[0]
+
+
+def borrowed_random_init(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) -> list[tuple[str, str, str]]:
+    """The claims "ROW [exp] > Random init (ours)" that are *not* tested: the experiment has no
+    random-init row of its own in the column, and the main pipeline's was measured otherwise
+    (another :func:`run_setup`: other data, protocol params, encoder architecture or thread count).
+
+    DVC reruns no random-init stage for an experiment whose evaluation inputs are unchanged, so its
+    rows borrow the main pipeline's; but a `dvc exp run` with stage targets that leave
+    ``eval_random`` out changes those inputs without rerunning it, and such a comparison would set
+    pretraining on one data set against random init on another."""
+    return _orderings(paper, cells)[1]
+
+
+def _orderings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]
+               ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """(:func:`paper_orderings`, :func:`borrowed_random_init`)."""
     have = {(row, col) for (t, row, col) in cells if t == paper.key and not blank(paper, row, col)}
     rank = {row: i for i, row in enumerate(paper.rows)}
 
     def paper_order(row: str) -> tuple[str, int]:
         return _experiment(row), rank.get(_base_row(row), len(rank))
 
-    claims = []
+    claims, refused = [], []
     for j, col in enumerate(paper.columns):
         in_col = sorted(r for r, c in have if c == col)
         published = {r: paper.rows[_base_row(r)][j] for r in sorted(in_col, key=paper_order)
@@ -414,14 +468,19 @@ def paper_orderings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) 
         randoms = [r for r in in_col if _base_row(r).startswith("Random init")]
         own_random = {_experiment(r) for r in randoms if "(ours)" in r}
         for rand in randoms:
-            if "(ours)" in rand:
-                exp = _experiment(rand)
-                better = [r for r in in_col if _base_row(r).startswith("Vi2CLR")
-                          and (_experiment(r) == exp or (exp == "" and _experiment(r) not in own_random))]
-            else:
-                better = [r for r in [rand.replace("Random init", "Vi2CLR", 1)] if r in in_col]
-            claims += [(v, rand, col) for v in better]
-    return claims
+            if "(ours)" not in rand:
+                claims += [(v, rand, col) for v in [rand.replace("Random init", "Vi2CLR", 1)] if v in in_col]
+                continue
+            exp = _experiment(rand)
+            for v in in_col:
+                if not _base_row(v).startswith("Vi2CLR"):
+                    continue
+                if _experiment(v) == exp:
+                    claims.append((v, rand, col))
+                elif exp == "" and _experiment(v) not in own_random:  # borrowed: only if measured alike
+                    alike = cells[(paper.key, v, col)].measured_like(cells[(paper.key, rand, col)])
+                    (claims if alike else refused).append((v, rand, col))
+    return claims, refused
 
 
 def findings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) -> list[Finding]:
@@ -446,12 +505,22 @@ def findings(paper: PaperTable, cells: dict[tuple[str, str, str], Cell]) -> list
     return [Finding(claim, c, family) for claim, c, family in zip(claims, adjusted, families, strict=True)]
 
 
-def findings_line(found: list[Finding]) -> str:
+def findings_line(found: list[Finding], refused: list[tuple[str, str, str]] = ()) -> str:
     """The generated line under a table, one per family (the main pipeline's first, then each
     experiment's): the paper's orderings grouped by their Holm-adjusted verdict, then how many the
-    uncorrected 95 % tests would have called (for comparison only)."""
+    uncorrected 95 % tests would have called (for comparison only); and for each experiment the
+    orderings against random init left untested because the main pipeline's random init, the only
+    one in the column, was measured otherwise (``refused``, :func:`borrowed_random_init`)."""
+    untested = []
+    for family in sorted({_experiment(a) for a, _b, _c in refused}):
+        claims = [f"{a} > {b} ({col})" for a, b, col in refused if _experiment(a) == family]
+        untested.append(f"*Not tested (experiment {family.strip()}, {len(claims)}):* " + "; ".join(claims)
+                        + " — the experiment has no random init of its own there, and the main pipeline's "
+                        "was measured on other data or with other eval, model or thread params (name "
+                        "`eval_random` among the experiment's targets)")
     if not found:
-        return "*Paper's orderings at 95 %:* none testable (no pair of rows with runs of ours)."
+        return "\n\n".join(["*Paper's orderings at 95 %:* none testable (no pair of rows with runs of ours).",
+                             *untested])
     lines = []
     for family in sorted({f.family for f in found}):
         members = [f for f in found if f.family == family]
@@ -465,7 +534,7 @@ def findings_line(found: list[Finding]) -> str:
         lines.append(f"*Paper's orderings at 95 % family-wise (Holm over {whose}):* " + " · ".join(parts)
                      + f" · *uncorrected 95 % would say:* holds {nominal[st.HOLDS]}, "
                      f"contradicted {nominal[st.CONTRADICTED]}")
-    return "\n\n".join(lines)
+    return "\n\n".join([*lines, *untested])
 
 
 # ----------------------------------------------------------------------------- output
@@ -513,7 +582,7 @@ def render_markdown(paper_tables: dict[str, PaperTable], cells: dict[tuple[str, 
         for r in rows:
             lines.append("| " + " | ".join(r[h] for h in ["row", *paper.columns]) + " |")
         lines.append("")
-        lines.append(findings_line(findings(paper, cells)))
+        lines.append(findings_line(findings(paper, cells), borrowed_random_init(paper, cells)))
         lines.append("")
     return "\n".join(lines)
 
@@ -566,7 +635,10 @@ def write_tables(p: Params, out_dir: Path, runs: Iterable[Any] | None = None) ->
                     "p_adjusted": f.comparison.p_adjusted, "nominal_verdict": f.comparison.nominal,
                     "low": f.comparison.low, "high": f.comparison.high, "family": f.family}
                    for f in findings(paper, cells)] for key, paper in paper_tables.items()}
-    result = {"store": store, "cells": records, "findings": found}
+    untested = {key: [f"{a} > {b} ({col})" for a, b, col in borrowed_random_init(paper, cells)]
+                for key, paper in paper_tables.items()}
+    result = {"store": store, "cells": records, "findings": found,
+              "untested": {k: v for k, v in untested.items() if v}}
     (out_dir / "tables.json").write_text(json.dumps(result, indent=2))
     # The same cells as DVC metrics (table.row.column.{ours_mean, ci_low, ci_high, n}): what
     # `dvc metrics show`, `dvc metrics diff` and `dvc exp show` compare between runs.

@@ -61,6 +61,27 @@ EVAL_BLOCKS: dict[str, tuple[str, ...]] = {
     "video-finetune": ("video_size", "num_frames", "batch_size", "video"),
 }
 EVAL_SHARED = ("seed",)
+FILES_DIGEST_TAG = "data_files_digest"  # an evaluation run's data: names, labels and file sizes
+FILES_DIGEST_SAMPLE = 1024  # files whose size :func:`files_digest` reads
+
+
+def files_digest(index: Any, most: int = FILES_DIGEST_SAMPLE) -> str:
+    """sha256 over ``index.digest()`` and the byte sizes of at most ``most`` of its files, evenly
+    spaced in the index's order (``-1`` for a missing file): what changes when the same file names
+    hold other data (another ``data.synth.seed`` or family draws every video and image anew, and the
+    encoded sizes with them). A sample, not every file, so that an evaluation on ImageNet's 1.28 M
+    training images costs ~1,000 ``stat`` calls; a real data set edited in a few files can pass
+    unseen (the index digest still catches any file added, removed, renamed or relabelled)."""
+    samples = index.samples
+    step = max(1, -(-len(samples) // most))  # ceil: at most ``most`` files
+    h = hashlib.sha256(index.digest().encode())
+    for sample in samples[::step]:
+        try:
+            size = index.resolve(sample).stat().st_size
+        except (OSError, ValueError):  # missing, unreadable, or a path the index's guard refuses
+            size = -1
+        h.update(f"\n{sample.path}\t{size}".encode())
+    return h.hexdigest()
 
 
 def project_root() -> Path:
@@ -552,12 +573,17 @@ class Tracker:
 
     def log_index(self, index: Any, *, context: str = "train") -> None:
         """:meth:`log_dataset` of a ``vi2clr.data.index.Index`` (name, ``digest()``, root, counts);
-        also tags ``data_digest`` when the run has none yet (the first data set logged)."""
+        also tags ``data_digest`` when the run has none yet (the first data set logged), and for an
+        evaluation's data ``data_files_digest`` (:func:`files_digest`: the index's digest names the
+        files, not their bytes; the tables compare both before they compare runs of two pipelines)."""
         digest = index.digest()
         self.log_dataset(index.name, digest, index.root, context=context,
                          profile={"num_samples": len(index.samples), "num_classes": len(index.classes)})
         if "data_digest" not in self._tags:
-            self.set_tags({"data_digest": digest})
+            tags = {"data_digest": digest}
+            if context == "eval":
+                tags[FILES_DIGEST_TAG] = files_digest(index)
+            self.set_tags(tags)
 
     def link_pretraining(self, pretrain_run_id: str | None, *, name: str | None = None) -> None:
         """Link this (evaluation) run and its pretraining run both ways: here ``pretrain_run_id``

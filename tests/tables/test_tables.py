@@ -216,3 +216,43 @@ def test_an_experiment_in_the_store_is_its_own_holm_family():
     assert {f.claim: f.family for f in both if f.family} == {f"Vi2CLR [x] > Random init (ours) [x] ({col})": " [x]"}
     line = findings_line(both)
     assert line.count("*Paper's orderings") == 2 and "Holm over experiment [x]'s 1" in line
+
+
+def test_an_experiment_borrows_the_main_random_init_only_if_it_was_measured_alike(tmp_path):
+    """An experiment without random-init runs of its own is compared with the main pipeline's only
+    when both were measured alike (same data tags, eval/model params, threads). A `dvc exp run` with
+    stage targets that changed the data without rerunning `eval_random` gets no such ordering: the
+    tables name it as not tested. Seed-dependent data (the semi-supervised protocol's labelled subset
+    is drawn with the evaluation seed) is compared seed by seed."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("vi2clr")
+    cell = [["table2", "Vi2CLR", "imagenet_top1", "image_linear/top1"]]
+    alike = {"eval.linear.lr": "0.1", "model.image_encoder.name": "tiny2d", "compute.threads": "1",
+             "dataset": "imagenet", "num_classes": 8}
+
+    def log(row, value, *, pretrain_seed, eval_seed, digest, exp=None, params=alike):
+        tags = {"pretrain_seed": str(pretrain_seed), "eval_seed": str(eval_seed), "data_digest": digest,
+                "data_files_digest": digest + "-files", **({"dvc.exp_name": exp} if exp else {})}
+        _log(client, exp_id, cells=[[*cell[0][:1], row, *cell[0][2:]]], tags=tags, params=params,
+             metrics={"image_linear/top1": value, "n_test": 400})
+
+    for s in range(3):  # the main pipeline: random init draws its data with each evaluation seed
+        log("Random init (ours)", 0.20 + 0.01 * s, pretrain_seed=s, eval_seed=s, digest=f"subset-seed{s}")
+        log("Vi2CLR", 0.60 + 0.01 * s, pretrain_seed=s, eval_seed=0, digest="subset-seed0")
+        log("Vi2CLR", 0.62 + 0.01 * s, pretrain_seed=s, eval_seed=0, digest="subset-seed0", exp="lr-two")
+        log("Vi2CLR", 0.63 + 0.01 * s, pretrain_seed=s, eval_seed=0, digest="other-family", exp="family")
+        log("Vi2CLR", 0.64 + 0.01 * s, pretrain_seed=s, eval_seed=0, digest="subset-seed0", exp="wide",
+            params={**alike, "model.image_encoder.name": "resnet18"})
+    p = Params()
+    p.tracking.uri = uri
+    result = write_tables(p, tmp_path / "reports")
+    claims = {f["claim"] for f in result["findings"]["table2"]}
+    col = "imagenet_top1"
+    assert claims == {f"Vi2CLR > Random init (ours) ({col})", f"Vi2CLR [lr-two] > Random init (ours) ({col})"}
+    assert result["untested"] == {"table2": [f"Vi2CLR [family] > Random init (ours) ({col})",
+                                             f"Vi2CLR [wide] > Random init (ours) ({col})"]}
+    md = (tmp_path / "reports" / "tables.md").read_text()
+    line = next(row for row in _table(md, 2).splitlines() if row.startswith("*Not tested (experiment [family], 1)"))
+    assert "name `eval_random` among the experiment's targets" in line
+    assert "*Not tested (experiment [wide], 1)" in md

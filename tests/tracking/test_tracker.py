@@ -216,8 +216,26 @@ def test_dataset_input_and_links_both_ways(store, tmp_path):
     assert inp.dataset.name == "ucf101-split1" and inp.dataset.digest == index.digest()[:32]
     assert str(tmp_path) in inp.dataset.source and {t.key: t.value for t in inp.tags}["mlflow.data.context"] == "eval"
     assert run.data.tags["data_digest"] == index.digest()
+    assert run.data.tags[tracking.FILES_DIGEST_TAG] == tracking.files_digest(index)
+    assert tracking.FILES_DIGEST_TAG not in client.get_run(pre.run_id).data.tags  # a pretraining stats no files
     assert run.data.tags["pretrain_run_id"] == pre.run_id and run.data.tags["mlflow.parentRunId"] == pre.run_id
     assert client.get_run(pre.run_id).data.tags[f"vi2clr.eval_run.{ev.run_id}"] == "eval:x:retrieval:ucf101"
+
+
+def test_the_files_digest_sees_other_bytes_under_the_same_names(tmp_path):
+    """Another draw of the data keeps every name and label (the index digest) but not the files' sizes."""
+    index = _index(tmp_path)
+    missing = tracking.files_digest(index)
+    for sample, size in zip(index.samples, (100, 200), strict=True):
+        index.resolve(sample).parent.mkdir(parents=True, exist_ok=True)
+        index.resolve(sample).write_bytes(b"x" * size)
+    first = tracking.files_digest(index)
+    assert first != missing and first == tracking.files_digest(index)
+    index.resolve(index.samples[1]).write_bytes(b"y" * 201)  # the same name, other bytes
+    assert tracking.files_digest(index) != first and index.digest() == _index(tmp_path).digest()
+    index.resolve(index.samples[1]).write_bytes(b"y" * 200)
+    assert tracking.files_digest(index) == first  # a size, not the bytes: the same size passes
+    assert tracking.files_digest(index, most=1) != first  # at most `most` files are read
 
 
 def test_a_data_set_inserted_meanwhile_by_another_run_is_linked_at_once(store, tmp_path, recwarn):
