@@ -6,7 +6,9 @@
 #
 # Pretrains the `full` row with this project's params.yaml plus the -S overrides, one run per seed of
 # seeds.pretrain side by side (`vi2clr seeds`), on the Kinetics layout under VAL_ROOT, into
-# WORK/NAME/seed<S>; then runs `vi2clr eval image-linear` (eval seed = pretraining seed) on the
+# WORK/NAME/seed<S>; then runs `vi2clr eval image-linear` (eval seed = pretraining seed; the
+# pipeline's suites keep eval.seed 0 for every pretraining seed, so compare its numbers with these
+# only per that convention: docs/learning.md, "The learning scale") on the
 # ImageNet layout under VAL_ROOT and prints one top-1 per seed. NAME=random reads out random
 # initialisations with the same seeds instead. Use a *validation* family as VAL_ROOT (written by
 # `vi2clr data synth -S data.synth.family=validation ...` and indexed by `vi2clr data index`),
