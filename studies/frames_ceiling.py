@@ -29,7 +29,9 @@ n = 1 and carries only the interval over test items. Compare ``--epochs`` and da
 
 (the committed CSVs: that command, and ``--epochs 30`` on the 1,280-video family with
 ``-S "pretrain.augment.crop_scale=[0.08,1.0]"``, ``-S pretrain.augment.jitter_p=0 -S
-pretrain.augment.grayscale_p=0 -S pretrain.augment.blur_p=0`` or ``--optimizer sgd``.)
+pretrain.augment.grayscale_p=0 -S pretrain.augment.blur_p=0`` or ``--optimizer sgd``; on the
+320-video family ``--epochs 8 30 --optimizer sgd``, with and without ``-S
+model.image_encoder.kwargs.depth=2``: ``frames_ceiling_320_sgd*.csv``.)
 """
 
 from __future__ import annotations
