@@ -34,8 +34,8 @@ from pathlib import Path
 VARIANTS = ("pcl", "shared", "pcl_bounded")
 FAMILIES = {"default": {}, "validation": {"data.synth.family": "validation"}}
 DOWNSTREAM = ("curve/video_motion_knn", "curve/image_appearance_knn", "cluster/motion_nmi", "cluster/appearance_nmi")
-READOUTS = ("curve/video_motion_knn", "curve/image_appearance_knn", "cluster/motion_nmi", "cluster/appearance_nmi",
-            "cluster/center_top1", "cluster/center_loss_over_logk", "cluster/phi_max_over_min", "epoch/loss_center")
+READOUTS = (*DOWNSTREAM, "cluster/center_top1", "cluster/center_loss_over_logk", "cluster/phi_max_over_min",
+            "epoch/loss_center")
 
 
 def synth(root: Path, extra: dict[str, str]) -> None:
