@@ -55,6 +55,7 @@ def variant_label(variant: str, bound: float | None) -> str:
 def pretrain(family_root: Path, variant: str, seed: int, out: Path, bound: float | None = None) -> dict[str, float]:
     """One default pretraining on ``family_root`` with φ = ``variant`` (and ``concentration_bound`` =
     ``bound`` when given); returns its final metrics."""
+    from vi2clr.cli import use_threads
     from vi2clr.config import load_params
     from vi2clr.train.outputs import report_dir
     from vi2clr.train.pretrain import run_pretrain
@@ -66,6 +67,7 @@ def pretrain(family_root: Path, variant: str, seed: int, out: Path, bound: float
         f"pretrain.seed={seed}", f"pretrain.out_dir={out}", "pretrain.progress=false", "tracking.log_models=false",
         "pretrain.tags={study: concentration}",
         *([f"pretrain.clustering.concentration_bound={bound}"] if bound is not None else [])])
+    use_threads(p)  # compute.threads, as `vi2clr pretrain` does: the same weights as the pipeline's runs
     run_pretrain(p, restart=True)
     reports = report_dir(p)
     history = list(csv.DictReader(open(reports / "history.csv")))

@@ -76,7 +76,7 @@ def _params(path: Path, overrides: list[str] | None, ablation: str | None = None
     return load_params(path, overrides or [], ablation=ablation)
 
 
-def _use_threads(p: Params) -> None:
+def use_threads(p: Params) -> None:
     """torch's intra-op threads = ``compute.threads`` (None keeps torch's default, one per core)."""
     if p.compute.threads is not None:
         import torch
@@ -144,7 +144,7 @@ def pretrain(
     if resume and restart:
         _fail("--resume and --restart exclude each other", 2)
     p = _params(params, overrides, ablation)
-    _use_threads(p)
+    use_threads(p)
     from vi2clr.train.pretrain import run_pretrain
 
     run_pretrain(p, resume=resume, restart=restart, ablation=ablation, stage=stage)
@@ -163,7 +163,7 @@ StageOpt = Annotated[str | None, typer.Option(help="DVC stage name, recorded as 
 def _run_eval(params: Path, overrides: list[str] | None, protocols: list[str], *, suite: str | None,
               encoders: Path | None, random_init: bool, stage: str | None, seed: int | None = None) -> None:
     p = _params(params, overrides)
-    _use_threads(p)
+    use_threads(p)
     from vi2clr.commands.evaluate import make_context, run_protocols
 
     ctx = make_context(p, suite=suite, encoders=encoders, random_init=random_init, stage=stage, seed=seed)

@@ -66,8 +66,8 @@ def test_bad_invocations_exit_before_any_work(tmp_path):
 
 def test_compute_threads_sets_torchs_threads_whatever_the_environment():
     """OMP_NUM_THREADS=2 would give torch two threads; compute.threads=1 (the default params) wins."""
-    code = ("from vi2clr.cli import _use_threads; from vi2clr.config import load_params; import torch; "
-            f"_use_threads(load_params({str(REPO / 'params.yaml')!r})); print(torch.get_num_threads())")
+    code = ("from vi2clr.cli import use_threads; from vi2clr.config import load_params; import torch; "
+            f"use_threads(load_params({str(REPO / 'params.yaml')!r})); print(torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "2"},
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "1"
